@@ -1,0 +1,45 @@
+# galaxy-argo developer entry points. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help setup test lint demo bench golden templates clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@command -v bwrap >/dev/null && command -v busybox >/dev/null || { \
+	  echo "installing Debian packages: bubblewrap busybox"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap busybox >/dev/null; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv, install the package, its test tools and Debian packages
+
+test: setup ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup ## ruff and mypy
+	$(VENV)/bin/ruff check galaxy_argo tests benchmarks
+	$(VENV)/bin/mypy
+
+demo: setup ## compile a sample job, validate it, show the workflow
+	$(PY) -m galaxy_argo.demo
+
+bench: setup ## run the benchmarks, printing `name: value` lines
+	@for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+golden: setup ## regenerate tests/golden/*.yaml (on request only, never under CI)
+	GALAXY_ARGO_REGENERATE_GOLDEN=1 $(PY) -m pytest tests/test_golden.py -q
+
+templates: setup ## regenerate workflow_templates/
+	$(VENV)/bin/galaxy-argo templates render workflow_templates/
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,131 @@
+"""The ``galaxy-argo`` command: compile a job spec, render templates, and (later) run locally.
+
+Every subcommand prints a one-line error naming the cause and exits 2 on bad input, never a
+traceback: errors from galaxy-argo are `GalaxyArgoError`s and carry a message meant for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from galaxy_argo import __version__
+from galaxy_argo.errors import GalaxyArgoError
+
+__all__ = ["main"]
+
+
+def _settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from galaxy_argo.settings import ArgoSettings
+    from galaxy_argo.yamlio import load_yaml
+
+    params: dict[str, object] = {}
+    if args.destination:
+        loaded = load_yaml(Path(args.destination).read_text())
+        if not isinstance(loaded, dict):
+            raise GalaxyArgoError(f"{args.destination}: expected a mapping of destination params")
+        params.update(loaded.get("params", loaded) if isinstance(loaded.get("params"), dict) else loaded)
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise GalaxyArgoError(f"--param {item!r}: expected NAME=VALUE")
+        params[key.strip()] = value
+    return ArgoSettings.from_params(params)
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from galaxy_argo.compile import compile_job
+    from galaxy_argo.spec import JobSpec
+    from galaxy_argo.yamlio import dump_yaml
+
+    spec = JobSpec.from_json(Path(args.jobspec).read_text())
+    text = dump_yaml(compile_job(spec, _settings_from_args(args)).to_dict())
+    if args.output:
+        Path(args.output).write_text(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _cmd_templates_render(args: argparse.Namespace) -> int:
+    from galaxy_argo.templates import render_templates
+
+    for path in render_templates(Path(args.directory), _settings_from_args(args)):
+        print(path)
+    return 0
+
+
+def _cmd_params(args: argparse.Namespace) -> int:
+    from galaxy_argo.settings import params_table_markdown
+
+    sys.stdout.write(params_table_markdown())
+    return 0
+
+
+def _cmd_schemas_refresh(args: argparse.Namespace) -> int:
+    from galaxy_argo.argo_schema import extract_crd_schemas
+
+    out = Path(__file__).parent / "schemas"
+    for path in extract_crd_schemas(Path(args.crds), out):
+        print(path)
+    return 0
+
+
+def _add_settings_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--destination",
+        metavar="FILE",
+        help="YAML file of destination params (a mapping, or an environment with a `params` mapping)",
+    )
+    parser.add_argument(
+        "-p", "--param", action="append", metavar="NAME=VALUE", help="a destination param (repeatable)"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, separate from `main` so the README and tests can read its help."""
+    parser = argparse.ArgumentParser(prog="galaxy-argo", description="Run Galaxy jobs on Argo Workflows.")
+    parser.add_argument("--version", action="version", version=f"galaxy-argo {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("compile", help="compile a job spec (JSON) into an Argo Workflow (YAML)")
+    p.add_argument("jobspec", help="job spec JSON file")
+    p.add_argument("-o", "--output", help="write the YAML here instead of stdout")
+    _add_settings_args(p)
+    p.set_defaults(func=_cmd_compile)
+
+    templates = sub.add_parser("templates", help="the reusable WorkflowTemplates")
+    tsub = templates.add_subparsers(dest="templates_command", required=True)
+    p = tsub.add_parser("render", help="write the WorkflowTemplates as YAML into a directory")
+    p.add_argument("directory")
+    _add_settings_args(p)
+    p.set_defaults(func=_cmd_templates_render)
+
+    p = sub.add_parser("params", help="print the destination params table (Markdown)")
+    p.set_defaults(func=_cmd_params)
+
+    schemas = sub.add_parser("schemas", help="Argo CRD schemas bundled for validation")
+    ssub = schemas.add_subparsers(dest="schemas_command", required=True)
+    p = ssub.add_parser("refresh", help="re-extract the bundled schemas from Argo's full CRDs")
+    p.add_argument("crds", help="directory with argoproj.io_*.yaml CRDs")
+    p.set_defaults(func=_cmd_schemas_refresh)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``galaxy-argo`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except GalaxyArgoError as err:
+        print(f"galaxy-argo: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"galaxy-argo: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,7 +36,7 @@ def workflow_name(instance: str, job_id: str, attempt: int = 0) -> str:
     job_part = _NOT_NAME_CHAR.sub("-", job_id.lower()).strip("-")
     suffix = f"-r{attempt}" if attempt else ""
     name = f"galaxy-{instance}-{job_part}{suffix}"
-    if not job_part or job_part != job_id.lower() or len(name) > _LABEL_MAX:
+    if not job_part or job_part != job_id or len(name) > _LABEL_MAX:
         digest = hashlib.sha256(job_id.encode()).hexdigest()[:10]
         name = f"galaxy-{instance}-{job_part[:20].strip('-')}-{digest}{suffix}".replace("--", "-")
     return name[:_LABEL_MAX].rstrip("-")

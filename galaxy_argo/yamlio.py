@@ -43,7 +43,11 @@ _YAML11_BOOLS = frozenset(
 )
 
 
-class _KubeDumper(yaml.SafeDumper):
+# libyaml's emitter when PyYAML was built with it: 5-10x faster, the same output for our data.
+_BaseDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _KubeDumper(_BaseDumper):  # type: ignore[valid-type,misc]
     """SafeDumper with our own ``str`` representer and no aliases."""
 
     def ignore_aliases(self, data: Any) -> bool:

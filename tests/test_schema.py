@@ -37,8 +37,9 @@ def test_bundled_schemas_are_argos_crds_verbatim(shared_dir: Path) -> None:
         assert argo_schema.bundled_schema(kind) == expected, f"{kind}: run `galaxy-argo schemas refresh`"
 
 
-def test_there_is_something_to_validate() -> None:
+def test_there_is_something_to_validate(shared_dir: Path) -> None:
     assert len(GOLDEN_FILES) >= 6 and TEMPLATE_FILES
+    assert len(EXAMPLES) >= 15, "Argo's examples are missing from ../shared/argo/examples"
 
 
 @pytest.mark.parametrize("path", GOLDEN_FILES + TEMPLATE_FILES, ids=lambda p: p.name)

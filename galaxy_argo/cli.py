@@ -73,6 +73,63 @@ def _cmd_schemas_refresh(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stack(args: argparse.Namespace, state_dir: Path):  # type: ignore[no-untyped-def]
+    from galaxy_argo.local.stack import EmbeddedStack
+
+    return EmbeddedStack(
+        state_dir,
+        port=args.port,
+        max_pods=args.max_pods,
+        extra_repositories=_repositories(args.artifact_repositories or []),
+    )
+
+
+def _repositories(files: list[str]) -> dict[str, dict[str, dict[str, object]]]:
+    """``artifact-repositories`` ConfigMaps (YAML files) -> name -> key -> repository document."""
+    from galaxy_argo.yamlio import load_yaml
+
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for file in files:
+        config_map = load_yaml(Path(file).read_text())
+        if not isinstance(config_map, dict) or config_map.get("kind") != "ConfigMap":
+            raise GalaxyArgoError(f"{file}: expected a ConfigMap of artifact repositories")
+        entries = {key: load_yaml(value) or {} for key, value in (config_map.get("data") or {}).items()}
+        out[config_map["metadata"]["name"]] = entries
+    return out
+
+
+def _cmd_local_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    stack = _stack(args, Path(args.state_dir)).start()
+    info = stack.info()
+    print(f"Argo Server API: {info.argo_server_url}  (namespace {info.namespace})")
+    print(f"S3: {info.s3_endpoint_url}  bucket {info.bucket}")
+    print(f"token and S3 keys: {Path(args.state_dir) / 'server.json'}")
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        done.wait()
+    finally:
+        stack.stop()
+    return 0
+
+
+def _cmd_local_run(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from galaxy_argo.local.run import run_workflow_file
+
+    state = Path(args.state_dir) if args.state_dir else Path(tempfile.mkdtemp(prefix="galaxy-argo-local-"))
+    with _stack(args, state) as stack:
+        phase = run_workflow_file(
+            stack.info(), Path(args.workflow), [Path(t) for t in args.template or []], timeout=args.timeout
+        )
+    return 0 if phase == "Succeeded" else 1
+
+
 def _add_settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--destination",
@@ -105,6 +162,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("params", help="print the destination params table (Markdown)")
     p.set_defaults(func=_cmd_params)
+
+    local = sub.add_parser("local", help="the embedded Argo-compatible engine with SeaweedFS")
+    lsub = local.add_subparsers(dest="local_command", required=True)
+    for name, func, text in (
+        ("serve", _cmd_local_serve, "serve the Argo REST API on 127.0.0.1 until interrupted"),
+        ("run", _cmd_local_run, "run one workflow on a temporary engine, print its progress and final phase"),
+    ):
+        p = lsub.add_parser(name, help=text)
+        p.add_argument("--port", type=int, default=0 if name == "run" else 2746)
+        p.add_argument("--max-pods", type=int, default=4, help="pods running at once")
+        p.add_argument(
+            "--artifact-repositories",
+            action="append",
+            metavar="CONFIGMAP.yaml",
+            help="extra artifact-repositories ConfigMap (repeatable)",
+        )
+        if name == "serve":
+            p.add_argument("--state-dir", default=".galaxy-argo/local", help="where state persists")
+        else:
+            p.add_argument("--state-dir", default="", help="keep state here (default: a temporary directory)")
+            p.add_argument(
+                "--template",
+                action="append",
+                metavar="FILE",
+                help="WorkflowTemplate YAML to register first (repeatable)",
+            )
+            p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the workflow")
+            p.add_argument("workflow", help="Workflow YAML")
+        p.set_defaults(func=func)
 
     schemas = sub.add_parser("schemas", help="Argo CRD schemas bundled for validation")
     ssub = schemas.add_subparsers(dest="schemas_command", required=True)

@@ -73,7 +73,7 @@ if [ -f {INPUTS_CHECKLIST} ]; then
     if [ "$got" != "$size" ]; then
       echo "input $path has $got bytes, expected $size" >> "$errors"; continue
     fi
-    have=$(sha256sum "$path" | cut -d ' ' -f 1)
+    have=$(sha256sum < "$path" | cut -d ' ' -f 1)
     [ "$have" = "$want" ] || echo "input $path has sha256 $have, expected $want" >> "$errors"
   done < {INPUTS_CHECKLIST}
 fi
@@ -84,13 +84,13 @@ echo "galaxy-argo stage-in: $count input(s) verified"
 #: Step wrapper, ``sh -c STEP_WRAPPER <step> <command line> <working directory>``.
 STEP_WRAPPER = f"""\
 set -u
-step=$1
+step=$0
 mkdir -p {CONTROL_DIR}
-if cd "$3"; then
-  /bin/sh -c "$2"
+if cd "$2"; then
+  /bin/sh -c "$1"
   code=$?
 else
-  echo "galaxy-argo: cannot enter working directory $3" >&2
+  echo "galaxy-argo: cannot enter working directory $2" >&2
   code=126
 fi
 echo "$code" > "{CONTROL_DIR}/$step.exit"
@@ -99,7 +99,9 @@ if [ "$code" -gt 128 ]; then exit "$code"; fi
 exit 0
 """
 
-# awk turns the TSV that stage-out collects into JSON, escaping what JSON needs escaped.
+# awk turns the rows stage-out collects into JSON, escaping what JSON needs escaped. A row is a line
+# ``file`` or ``missing`` then one line per field (name, path, size, sha256): not TSV, since names
+# and paths may hold tabs (not newlines: the control files are line-based).
 _MANIFEST_AWK = r"""
 function esc(s,   out, i, c) {
   out = ""
@@ -112,18 +114,25 @@ function esc(s,   out, i, c) {
   }
   return out
 }
-BEGIN { FS = "\t"; nf = 0; nm = 0; for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = i }
-$1 == "file" {
+BEGIN { nf = 0; nm = 0; want = 0; for (i = 1; i < 32; i++) ctl[sprintf("%c", i)] = i }
+want == 0 { kind = $0; n = 0; want = (kind == "file") ? 4 : 1; next }
+{ field[++n] = $0 }
+n < want { next }
+kind == "file" {
   files[nf++] = sprintf("{\"name\": \"%s\", \"path\": \"%s\", \"size\": %s, \"sha256\": \"%s\"}",
-                        esc($2), esc($3), $4, $5)
+                        esc(field[1]), esc(field[2]), field[3], field[4])
 }
-$1 == "missing" { missing[nm++] = sprintf("\"%s\"", esc($2)) }
+kind == "missing" { missing[nm++] = sprintf("\"%s\"", esc(field[1])) }
+{ want = 0 }
 END {
-  printf "{\"version\": %d, \"exit_code\": %s, \"metadata_exit_code\": %s, \"files\": [", version, ec, mec
-  for (i = 0; i < nf; i++) printf "%s%s", (i ? ", " : ""), files[i]
-  printf "], \"missing\": ["
-  for (i = 0; i < nm; i++) printf "%s%s", (i ? ", " : ""), missing[i]
-  print "]}"
+  printf "{\"version\": %d, \"exit_code\": %s, ", version, ec > dest
+  printf "\"metadata_exit_code\": %s, \"files\": [", mec > dest
+  for (i = 0; i < nf; i++) printf "%s%s", (i ? ", " : ""), files[i] > dest
+  printf "], \"missing\": [" > dest
+  for (i = 0; i < nm; i++) printf "%s%s", (i ? ", " : ""), missing[i] > dest
+  print "]}" > dest
+  close(dest)
+  printf "galaxy-argo stage-out: %d file(s), %d missing\n", nf, nm
 }
 """
 
@@ -136,12 +145,12 @@ mkdir -p "$ctl"
 num() {{ v=$(cat "$1" 2>/dev/null | tr -dc '0-9'); echo "${{v:-null}}"; }}
 ec=$(num {step_exit_file("run")})
 mec=$(num {step_exit_file("metadata")})
-rows="$ctl/outputs.tsv"
+rows="$ctl/outputs.rows"
 : > "$rows"
 emit() {{
   size=$(stat -c %s "$2")
-  sum=$(sha256sum "$2" | cut -d ' ' -f 1)
-  printf 'file\\t%s\\t%s\\t%s\\t%s\\n' "$1" "$2" "$size" "$sum" >> "$rows"
+  sum=$(sha256sum < "$2" | cut -d ' ' -f 1)
+  printf 'file\\n%s\\n%s\\n%s\\n%s\\n' "$1" "$2" "$size" "$sum" >> "$rows"
 }}
 if [ -f {OUTPUTS_LIST} ]; then
   while read -r name kind path; do
@@ -151,13 +160,13 @@ if [ -f {OUTPUTS_LIST} ]; then
     elif [ "$kind" = dir ] && [ -d "$path" ]; then
       find "$path" -type f | sort | while IFS= read -r f; do emit "$name/${{f#"$path"/}}" "$f"; done
     else
-      printf 'missing\\t%s\\n' "$name" >> "$rows"
+      printf 'missing\\n%s\\n' "$name" >> "$rows"
     fi
   done < {OUTPUTS_LIST}
 fi
-awk -v version={MANIFEST_VERSION} -v ec="$ec" -v mec="$mec" '{_MANIFEST_AWK}' "$rows" > {OUTPUTS_MANIFEST}.tmp
+awk -v version={MANIFEST_VERSION} -v ec="$ec" -v mec="$mec" -v dest={OUTPUTS_MANIFEST}.tmp \\
+  '{_MANIFEST_AWK}' "$rows"
 mv {OUTPUTS_MANIFEST}.tmp {OUTPUTS_MANIFEST}
-echo "galaxy-argo stage-out: $(grep -c '^file' "$rows") file(s), $(grep -c '^missing' "$rows") missing"
 reason=""
 status=0
 if [ "$ec" = null ]; then

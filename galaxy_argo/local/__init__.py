@@ -1,0 +1,1 @@
+"""The embedded Argo-compatible engine: SeaweedFS, workflow interpreter, bubblewrap pods, REST server."""

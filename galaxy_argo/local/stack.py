@@ -1,0 +1,158 @@
+"""The embedded default, assembled: SeaweedFS + object store + engine + Argo REST server.
+
+``galaxy-argo local serve`` and ``local run``, the test fixtures and ``dev up`` all start it the
+same way. Everything lives under one state directory, so stopping and starting again on the same
+directory keeps every workflow, template, object and credential:
+
+    <state>/credentials.json   S3 keys and the API token (mode 600), made on first start
+    <state>/seaweedfs/         SeaweedFS data
+    <state>/objects/           workflows and templates (galaxy_argo.local.store)
+    <state>/pods/              pod volumes and logs
+    <state>/server.json        where the running server and S3 listen (for clients)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from galaxy_argo.local.artifacts import ArtifactRepositories
+from galaxy_argo.local.engine import Engine, EngineConfig
+from galaxy_argo.local.s3 import SeaweedS3
+from galaxy_argo.local.sandbox import ImageMap
+from galaxy_argo.local.server import ArgoAPIServer
+from galaxy_argo.local.store import ObjectStore
+
+__all__ = ["EmbeddedStack", "StackInfo"]
+
+#: ConfigMap and key of the default artifact repository, as in Argo's examples.
+DEFAULT_REPOSITORY = ("artifact-repositories", "default-v1")
+
+
+@dataclass
+class StackInfo:
+    """How clients reach a running stack (written to ``server.json``)."""
+
+    argo_server_url: str
+    token: str
+    namespace: str
+    s3_endpoint_url: str
+    s3_access_key_id: str
+    s3_secret_access_key: str
+    bucket: str
+    state_dir: str
+
+    def destination_params(self) -> dict[str, str]:
+        """Galaxy destination params for a runner using this stack."""
+        return {
+            "argo_server_url": self.argo_server_url,
+            "argo_token": self.token,
+            "namespace": self.namespace,
+            "s3_endpoint_url": self.s3_endpoint_url,
+            "s3_access_key_id": self.s3_access_key_id,
+            "s3_secret_access_key": self.s3_secret_access_key,
+            "bucket": self.bucket,
+        }
+
+
+def _credentials(state_dir: Path) -> dict[str, str]:
+    path = state_dir / "credentials.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    creds = {
+        "access_key": "GA" + secrets.token_hex(9).upper(),
+        "secret_key": secrets.token_urlsafe(30),
+        "token": secrets.token_urlsafe(24),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(creds, handle)
+    return creds
+
+
+@dataclass
+class EmbeddedStack:
+    """Start with `start` (or ``with``), stop with `stop`; all on 127.0.0.1."""
+
+    state_dir: Path
+    port: int = 0
+    namespace: str = "galaxy"
+    bucket: str = "galaxy-argo"
+    max_pods: int = 4
+    require_token: bool = True
+    #: Extra ``artifact-repositories``-style ConfigMaps: name -> key -> repository document.
+    extra_repositories: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    image_map: ImageMap | None = None
+    s3: SeaweedS3 | None = field(default=None, init=False)
+    engine: Engine | None = field(default=None, init=False)
+    server: ArgoAPIServer | None = field(default=None, init=False)
+    store: ObjectStore | None = field(default=None, init=False)
+
+    def start(self) -> EmbeddedStack:
+        """Start SeaweedFS, recover stored workflows and serve the REST API."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        creds = _credentials(self.state_dir)
+        self.s3 = SeaweedS3(
+            self.state_dir, access_key=creds["access_key"], secret_key=creds["secret_key"], bucket=self.bucket
+        )
+        try:
+            self.s3.start()
+            repos = ArtifactRepositories(
+                config_maps={DEFAULT_REPOSITORY[0]: {DEFAULT_REPOSITORY[1]: self.s3.artifact_repository()}},
+                default=DEFAULT_REPOSITORY,
+                secrets=self.s3.secrets(),
+            )
+            for name, entries in self.extra_repositories.items():
+                repos.config_maps.setdefault(name, {}).update(entries)
+            self.store = ObjectStore(self.state_dir)
+            config = EngineConfig(self.state_dir, repos, self.image_map or ImageMap(), max_pods=self.max_pods)
+            self.engine = Engine(self.store, config)
+            self.engine.start()
+            self.server = ArgoAPIServer(
+                self.engine, self.store, port=self.port, token=creds["token"] if self.require_token else ""
+            ).start()
+        except BaseException:
+            self.stop()
+            raise
+        (self.state_dir / "server.json").write_text(json.dumps(self.info().__dict__, indent=2))
+        os.chmod(self.state_dir / "server.json", 0o600)
+        return self
+
+    def info(self) -> StackInfo:
+        """Where the running stack listens, with its credentials."""
+        if self.server is None or self.s3 is None:
+            raise RuntimeError("the stack is not running")
+        creds = _credentials(self.state_dir)
+        return StackInfo(
+            argo_server_url=self.server.url,
+            token=creds["token"] if self.require_token else "",
+            namespace=self.namespace,
+            s3_endpoint_url=self.s3.endpoint_url,
+            s3_access_key_id=creds["access_key"],
+            s3_secret_access_key=creds["secret_key"],
+            bucket=self.bucket,
+            state_dir=str(self.state_dir),
+        )
+
+    def stop(self) -> None:
+        """Stop the server, the engine (running pods are reported lost next time) and SeaweedFS."""
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        if self.engine is not None:
+            self.engine.stop()
+            self.engine = None
+        if self.s3 is not None:
+            self.s3.stop()
+            self.s3 = None
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

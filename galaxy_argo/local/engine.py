@@ -111,6 +111,8 @@ class _Walk:
     by_name: dict[str, dict[str, Any]]
     running_pods: int = 0
     requeue_in: float | None = None
+    #: False while the workflow shuts down (stop, terminate, deadline): only exit handlers start pods.
+    new_pods: bool = True
 
     @property
     def nodes(self) -> dict[str, dict[str, Any]]:
@@ -422,6 +424,7 @@ class Engine:
         if entry not in templates:
             self._finish_workflow(wf, "Error", f"entrypoint template {entry!r} not found")
             return
+        walk.new_pods = not shutdown
         root = self._execute(
             walk,
             name,
@@ -432,6 +435,13 @@ class Engine:
             None,
             dict(walk.global_scope),
         )
+        unfinished = root is not None and root.get("phase") not in FULFILLED
+        if shutdown and unfinished and not self._pods_alive(walk):
+            # Shutting down and nothing runs any more: what never started never will.
+            stopped = _DEADLINE if shutdown == "Deadline" else f"Stopped with strategy '{shutdown}'"
+            for node in walk.nodes.values():
+                if node.get("phase") not in FULFILLED:
+                    self._finish_node(node, "Failed", stopped)
         if root is None or root.get("phase") not in FULFILLED:
             self._update_progress(walk)
             return
@@ -449,6 +459,7 @@ class Engine:
             if on_exit not in templates:
                 self._finish_workflow(wf, "Error", f"onExit template {on_exit!r} not found")
                 return
+            walk.new_pods = True
             handler = self._execute(
                 walk, f"{name}.onExit", templates[on_exit], templates, {}, None, None, scope
             )
@@ -459,6 +470,10 @@ class Engine:
                 final_phase, message = "Failed", f"exit handler failed: {handler.get('message', '')}"
         self._update_progress(walk)
         self._finish_workflow(wf, final_phase, message)
+
+    def _pods_alive(self, walk: _Walk) -> bool:
+        with self._pods_lock:
+            return any(nid in walk.nodes for nid in self._pods)
 
     def _failures(self, walk: _Walk) -> list[dict[str, Any]]:
         return [
@@ -1102,7 +1117,7 @@ class Engine:
         existing = walk.by_name.get(name)
         if existing is not None:
             return existing
-        if walk.spec.get("shutdown"):
+        if not walk.new_pods:
             return None
         parallelism = walk.spec.get("parallelism")
         if parallelism and walk.running_pods >= int(parallelism):

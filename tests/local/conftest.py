@@ -1,0 +1,97 @@
+"""One embedded stack (SeaweedFS + engine + REST server) per test session, always stopped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hera.workflows.models import WorkflowCreateRequest, WorkflowTemplateCreateRequest
+from hera.workflows.service import WorkflowsService
+
+from galaxy_argo.local.stack import EmbeddedStack, StackInfo
+from tests.conftest import SHARED
+
+EXAMPLES = SHARED / "argo" / "examples"
+DONE = ("Succeeded", "Failed", "Error")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    state = tmp_path_factory.mktemp("embedded-stack")
+    running = EmbeddedStack(state, max_pods=6)
+    running.start()
+    try:
+        assert running.s3 is not None and running.engine is not None
+        # Argo's example ConfigMap names a second repository key; point it at our SeaweedFS.
+        running.engine.config.repos.config_maps["artifact-repositories"]["my-key"] = (
+            running.s3.artifact_repository()
+        )
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def info(stack: EmbeddedStack) -> StackInfo:
+    return stack.info()
+
+
+@pytest.fixture(scope="session")
+def service(info: StackInfo) -> WorkflowsService:
+    return WorkflowsService(
+        host=info.argo_server_url, token=info.token, namespace=info.namespace, verify_ssl=False
+    )
+
+
+@pytest.fixture(scope="session")
+def example_templates(service: WorkflowsService) -> list[str]:
+    names = []
+    for document in yaml.safe_load_all((EXAMPLES / "workflow-template" / "templates.yaml").read_text()):
+        created = service.create_workflow_template(WorkflowTemplateCreateRequest(template=document))
+        names.append(created.metadata.name)
+    return names
+
+
+def submit(service: WorkflowsService, document: dict[str, Any]) -> str:
+    document = dict(document)
+    document.setdefault("apiVersion", "argoproj.io/v1alpha1")
+    document.setdefault("kind", "Workflow")
+    created = service.create_workflow(WorkflowCreateRequest(workflow=document))
+    return str(created.metadata.name)
+
+
+def wait_for(
+    service: WorkflowsService, name: str, timeout: float = 120, phases: tuple[str, ...] = DONE
+) -> dict[str, Any]:
+    """Poll the workflow (as JSON) until its phase is one of ``phases``; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")
+        if (wf.get("status") or {}).get("phase") in phases:
+            return wf
+        if time.monotonic() > deadline:
+            pytest.fail(f"workflow {name} still {(wf.get('status') or {}).get('phase')} after {timeout} s")
+        time.sleep(0.1)
+
+
+def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def pod_nodes(wf: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in wf["status"]["nodes"].values() if n["type"] == "Pod"]
+
+
+def load_example(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())

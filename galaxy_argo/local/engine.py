@@ -197,9 +197,10 @@ class Engine:
         for ns, name in running:
             wf = self.store.get("workflows", ns, name)
             changed = False
-            for node in (wf.get("status") or {}).get("nodes", {}).values():
+            nodes = (wf.get("status") or {}).get("nodes", {})
+            for node in list(nodes.values()):
                 if node.get("type") == "Pod" and node.get("phase") in ("Pending", "Running"):
-                    self._finish_node(node, "Error", _LOST_POD)
+                    self._finish_pod(nodes, node, "Error", _LOST_POD)
                     changed = True
             if changed:
                 self.store.replace("workflows", wf)
@@ -322,6 +323,8 @@ class Engine:
     def reconcile(self, namespace: str, name: str) -> None:
         """One operator pass over one workflow."""
         with self.lock(namespace, name):
+            if self._stopping.is_set():
+                return
             try:
                 wf = self.store.get("workflows", namespace, name)
             except NotFound:
@@ -519,7 +522,18 @@ class Engine:
         for node in walk.nodes.values():
             if node.get("type") == "Pod" and node.get("phase") in ("Pending", "Running"):
                 if node["id"] not in self._pods:
-                    self._finish_node(node, "Failed", message)
+                    self._finish_pod(walk.nodes, node, "Failed", message)
+
+    @classmethod
+    def _finish_pod(
+        cls, nodes: dict[str, dict[str, Any]], pod: dict[str, Any], phase: str, message: str
+    ) -> None:
+        """Finish a pod node that will report nothing more, with its unfinished Container nodes."""
+        cls._finish_node(pod, phase, message)
+        for node in nodes.values():
+            if node.get("boundaryID") == pod["id"] and node.get("type") == "Container":
+                if node.get("phase") not in FULFILLED:
+                    cls._finish_node(node, phase, "container deleted" if message == _LOST_POD else message)
 
     @staticmethod
     def _finish_node(node: dict[str, Any], phase: str, message: str = "") -> None:
@@ -1170,6 +1184,7 @@ class Engine:
             claim_dirs=claims,
             pod_spec_patches=patches,
         )
+        self._container_nodes(walk, node, resolved)
         self._launch(walk.wf["metadata"].get("namespace", ""), wf_name, nid, request)
         walk.running_pods += 1
         return node
@@ -1198,6 +1213,8 @@ class Engine:
                     )
                 else:
                     result = run_pod(request, on_started=lambda: self._pod_started(namespace, workflow, nid))
+            if self._stopping.is_set():
+                return  # the engine stops: the pod is lost, as a controller restart reports it
             handle.result = result
             self._link_logs(request, result)
             self.enqueue(namespace, workflow)
@@ -1231,11 +1248,13 @@ class Engine:
         for nid, handle in mine.items():
             node = walk.nodes[nid]
             if handle.result is not None:
-                self._apply_result(node, handle.result, handle.request)
+                self._apply_result(walk, node, handle.result, handle.request)
                 with self._pods_lock:
                     self._pods.pop(nid, None)
             elif handle.started and node.get("phase") == "Pending":
                 node["phase"] = "Running"
+                for child in self._container_nodes(walk, node, handle.request.template).values():
+                    child["phase"] = "Running"
         for node in walk.nodes.values():
             if (
                 node.get("type") == "Pod"
@@ -1244,9 +1263,50 @@ class Engine:
                 and not node.get("message", "").startswith("Unschedulable")
                 and node["id"] not in self._pods
             ):
-                self._finish_node(node, "Error", _LOST_POD)
+                self._finish_pod(walk.nodes, node, "Error", _LOST_POD)
 
-    def _apply_result(self, node: dict[str, Any], result: PodResult, request: PodRequest) -> None:
+    def _container_nodes(self, walk: _Walk, pod: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+        """Argo's ``Container`` nodes of a containerSet pod: children of the pod or of their dependency."""
+        if "containerSet" not in template:
+            return {}
+        nodes: dict[str, Any] = {}
+        containers = template["containerSet"].get("containers") or []
+        for container in containers:
+            nodes[container["name"]] = self._node(
+                walk,
+                f"{pod['name']}.{container['name']}",
+                "Container",
+                None,
+                pod["id"],
+                None,
+                display=container["name"],
+                phase=pod.get("phase", "Pending"),
+            )
+        for container in containers:
+            parents = [nodes[d] for d in container.get("dependencies") or [] if d in nodes] or [pod]
+            for parent in parents:
+                children = parent.setdefault("children", [])
+                if nodes[container["name"]]["id"] not in children:
+                    children.append(nodes[container["name"]]["id"])
+        return nodes
+
+    def _apply_result(
+        self, walk: _Walk, node: dict[str, Any], result: PodResult, request: PodRequest
+    ) -> None:
+        for outcome in result.containers:
+            child = self._container_nodes(walk, node, request.template).get(outcome.name)
+            if child is None:
+                continue
+            child["startedAt"] = outcome.started_at
+            phase = (
+                "Succeeded" if outcome.exit_code == 0 else ("Error" if outcome.exit_code == 64 else "Failed")
+            )
+            message = "" if outcome.exit_code == 0 else f"{outcome.reason} (exit code {outcome.exit_code})"
+            if message and outcome.message:
+                message += f": {outcome.message}"
+            self._finish_node(child, phase, message)
+            child["finishedAt"] = outcome.finished_at
+            child["outputs"] = {"exitCode": str(outcome.exit_code)}
         node["outputs"] = result.outputs
         node["hostNodeName"] = os.uname().nodename
         node["startedAt"] = result.started_at

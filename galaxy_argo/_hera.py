@@ -25,6 +25,7 @@ _SNAPSHOT = {cls: dict(table) for cls, table in _BEFORE.items() if table is not 
 
 import hera.workflows  # noqa: E402
 import hera.workflows.models  # noqa: E402,F401
+import hera.workflows.service  # noqa: E402
 
 
 def _restore_pyyaml() -> None:
@@ -41,5 +42,6 @@ _restore_pyyaml()
 
 workflows = hera.workflows
 models = hera.workflows.models
+WorkflowsService = hera.workflows.service.WorkflowsService
 
-__all__ = ["models", "workflows"]
+__all__ = ["WorkflowsService", "models", "workflows"]

@@ -338,6 +338,7 @@ class SeaweedS3:
         if self.running:
             raise S3ServerError(f"SeaweedFS is already running at {self.endpoint_url} (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._reap_orphan()
         weed = self._weed or _find_weed()
         deadline = time.monotonic() + timeout
         previous = self._saved_ports()
@@ -461,6 +462,29 @@ class SeaweedS3:
                 "install galaxy-argo[local] or pass weed=/path/to/weed"
             ) from err
         atexit.register(self.stop)
+        (self.data_dir / "weed.pid").write_text(f"{self._process.pid}\n")
+
+    def _reap_orphan(self) -> None:
+        """Stop a weed left running on this data dir by a process that was killed (SIGKILL skips atexit).
+
+        Only a process whose command line is ``weed mini`` with this very ``-dir`` is touched.
+        """
+        pid_file = self.data_dir / "weed.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if b"mini" not in cmdline or f"-dir={self.data_dir}".encode() not in cmdline:
+            return
+        log.warning("stopping SeaweedFS pid %d left behind on %s by a killed process", pid, self.data_dir)
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if Path(f"/proc/{pid}").exists():
+            os.kill(pid, signal.SIGKILL)
+        pid_file.unlink(missing_ok=True)
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until S3 answers HTTP and an authenticated ListBuckets succeeds, or fail."""

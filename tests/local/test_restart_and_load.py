@@ -182,3 +182,48 @@ def test_local_serve_until_sigterm(tmp_path: Path) -> None:
     children = subprocess.run(["pgrep", "-f", f"weed mini -dir={tmp_path}"], capture_output=True, text=True)
     assert children.stdout.strip() == ""
     assert os.path.exists(tmp_path / "credentials.json")
+
+
+def test_server_killed_with_sigkill_mid_run_recovers(tmp_path: Path) -> None:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "galaxy_argo.cli",
+        "local",
+        "serve",
+        "--state-dir",
+        str(tmp_path),
+        "--port",
+        str(port),
+    ]
+    log = (tmp_path / "serve.log").open("ab")
+    first = subprocess.Popen(command, stdout=log, stderr=log)
+    try:
+        wait_until((tmp_path / "server.json").exists, 60, "server.json")
+        info = json.loads((tmp_path / "server.json").read_text())
+        service = WorkflowsService(host=info["argo_server_url"], token=info["token"], namespace="galaxy")
+        name = submit(service, sleeper("killed-mid-run", 3, retry=True))
+
+        def running() -> bool:
+            wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")
+            return any(n["phase"] == "Running" for n in pod_nodes(wf)) if wf["status"].get("nodes") else False
+
+        wait_until(running, 60, "the pod to run")
+    finally:
+        first.kill()
+        first.wait(timeout=30)
+    (tmp_path / "server.json").unlink()
+    second = subprocess.Popen(command, stdout=log, stderr=log)
+    try:
+        wait_until((tmp_path / "server.json").exists, 60, "server.json after restart")
+        wf = wait_for(service, name, timeout=90)
+        assert wf["status"]["phase"] == "Succeeded", (tmp_path / "serve.log").read_text()[-3000:]
+        attempts = sorted(pod_nodes(wf), key=lambda n: n["name"])
+        assert attempts[0]["message"] == "pod deleted" and attempts[-1]["phase"] == "Succeeded"
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
+        log.close()
+    leftovers = subprocess.run(["pgrep", "-f", f"-dir={tmp_path}"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""

@@ -89,6 +89,16 @@ def _parse_time(text: str | None) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
 
 
+def _fan_in_parameters(results: list[dict[str, Any]]) -> str:
+    """Argo's aggregate of a fanned-out step's output parameters: a JSON list of name -> value maps."""
+    return json.dumps(
+        [
+            {p["name"]: p.get("value") for p in (r.get("outputs") or {}).get("parameters") or []}
+            for r in results
+        ]
+    )
+
+
 def _duration_seconds(text: Any) -> float:
     """A Go duration (``30s``, ``1m30s``, ``500ms``) or a number of seconds."""
     if text in (None, ""):
@@ -958,15 +968,7 @@ class Engine:
                     if len(results) == 1 and "withItems" not in step and "withParam" not in step:
                         self._record_outputs(local, f"steps.{step['name']}", results[0])
                     elif results:
-                        local[f"steps.{step['name']}.outputs.parameters"] = json.dumps(
-                            [
-                                {
-                                    p["name"]: p.get("value")
-                                    for p in (r.get("outputs") or {}).get("parameters") or []
-                                }
-                                for r in results
-                            ]
-                        )
+                        local[f"steps.{step['name']}.outputs.parameters"] = _fan_in_parameters(results)
                 if not done:
                     return node
                 if failed:
@@ -1081,12 +1083,7 @@ class Engine:
             return "Running"
         phase = "Failed" if any(r["phase"] in FAILED for r in results) else "Succeeded"
         self._finish_node(group, phase)
-        local[f"tasks.{task['name']}.outputs.parameters"] = json.dumps(
-            [
-                {p["name"]: p.get("value") for p in (r.get("outputs") or {}).get("parameters") or []}
-                for r in results
-            ]
-        )
+        local[f"tasks.{task['name']}.outputs.parameters"] = _fan_in_parameters(results)
         return phase
 
     def _template_outputs(self, template: dict[str, Any], scope: dict[str, Any]) -> dict[str, Any]:

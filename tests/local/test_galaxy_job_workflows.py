@@ -20,6 +20,7 @@ from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.compile import compile_job, returned_keys
 from galaxy_argo.local.stack import EmbeddedStack
+from galaxy_argo.outcome import OutcomeState, outcome_of
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
 from galaxy_argo.templates import build_templates
@@ -111,6 +112,7 @@ def test_a_galaxy_job_runs_and_returns_outputs_manifest_and_job_directory(
     wf = run_job(service, spec)
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     assert wf["metadata"]["name"] == "galaxy-main-101"
+    assert outcome_of(wf).state is OutcomeState.SUCCEEDED and outcome_of(wf).exit_code == 0
     result = manifest(wf)
     assert result["exit_code"] == 0 and result["missing"] == []
     (out,) = result["files"]
@@ -139,6 +141,11 @@ def test_a_corrupt_input_stops_the_job_before_the_tool_runs(
     assert message.startswith("stage-in: Error (exit code 1): input /galaxy/inputs/dataset_1.dat has sha256 ")
     assert containers(wf)["run"]["phase"] in ("Failed", "Error")  # never started: dependency failed
     assert len(pod_nodes(wf)) == 1  # bad input is not an infrastructure failure: no retry
+    outcome = outcome_of(wf)
+    assert outcome.state is OutcomeState.BAD_INPUT
+    assert outcome.reason.startswith(
+        "an input did not arrive intact: input /galaxy/inputs/dataset_1.dat has sha256"
+    )
 
 
 def test_a_failing_tool_keeps_its_files_and_exit_code(
@@ -156,6 +163,11 @@ def test_a_failing_tool_keeps_its_files_and_exit_code(
     assert len(pod_nodes(wf)) == 1  # the tool's own failure is never retried
     result = manifest(wf)
     assert result["exit_code"] == 3
+    assert (outcome_of(wf).state, outcome_of(wf).reason, outcome_of(wf).exit_code) == (
+        OutcomeState.TOOL_FAILED,
+        "the tool exited with code 3",
+        3,
+    )
     assert get(stack, spec.outputs[0].key) == b"partial\n"
     with tarfile.open(fileobj=io.BytesIO(get(stack, returned_keys(spec)["job-directory"]))) as tar:
         stderr = tar.extractfile("job/working/stderr.txt")
@@ -176,6 +188,9 @@ def test_over_the_memory_limit_is_oomkilled_and_not_retried(
     assert pod_nodes(wf)[0]["message"] == "run: OOMKilled (exit code 137)"
     assert containers(wf)["run"]["phase"] == "Failed"
     assert len(pod_nodes(wf)) == 1
+    assert outcome_of(wf, memory_limit="64 MiB").reason == (
+        "the tool used more memory than its limit (64 MiB) and was killed (OOMKilled)"
+    )
 
 
 def test_walltime_is_the_pod_deadline(stack: EmbeddedStack, service: WorkflowsService) -> None:
@@ -184,6 +199,7 @@ def test_walltime_is_the_pod_deadline(stack: EmbeddedStack, service: WorkflowsSe
     assert wf["status"]["phase"] == "Failed"
     assert pod_nodes(wf)[0]["message"] == "Pod was active on the node longer than the specified deadline"
     assert len(pod_nodes(wf)) == 1
+    assert outcome_of(wf).state is OutcomeState.WALLTIME
 
 
 def test_reusable_template_runs_with_argo_submit_from_semantics(

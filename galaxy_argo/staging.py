@@ -200,7 +200,7 @@ class Stager:
     def existing(self, key: str) -> dict[str, Any] | None:
         """HEAD of ``key``; ``None`` if absent."""
         try:
-            return self.client.head_object(Bucket=self.bucket, Key=key)  # type: ignore[no-any-return]
+            return self.client.head_object(Bucket=self.bucket, Key=key)
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None

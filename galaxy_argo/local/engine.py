@@ -760,7 +760,12 @@ class Engine:
                 retry_node["outputs"] = copy.deepcopy(last.get("outputs", {}))
                 self._finish_node(retry_node, "Succeeded")
                 return retry_node
-            if not self._should_retry(strategy, last, len(children), retry_node):
+            try:
+                retry = self._should_retry(strategy, last, len(children), retry_node)
+            except (EngineError, ExpressionError) as err:
+                self._finish_node(retry_node, "Error", str(err))
+                return retry_node
+            if not retry:
                 retry_node["outputs"] = copy.deepcopy(last.get("outputs", {}))
                 self._finish_node(retry_node, last["phase"], last.get("message", ""))
                 return retry_node
@@ -794,8 +799,11 @@ class Engine:
         self, strategy: dict[str, Any], last: dict[str, Any], attempts: int, retry_node: dict[str, Any]
     ) -> bool:
         limit = strategy.get("limit")
-        if limit is not None and attempts > int(str(limit)):
-            return False
+        try:
+            if limit is not None and attempts > int(str(limit)):
+                return False
+        except ValueError as err:
+            raise EngineError(f"retryStrategy.limit {limit!r} is not a whole number") from err
         policy = strategy.get("retryPolicy") or "OnFailure"
         phase = last.get("phase")
         allowed = {
@@ -1304,6 +1312,9 @@ class Engine:
             self._finish_node(child, phase, message)
             child["finishedAt"] = outcome.finished_at
             child["outputs"] = {"exitCode": str(outcome.exit_code)}
+        for child in self._container_nodes(walk, node, request.template).values():
+            if child.get("phase") not in FULFILLED:  # never started: the pod failed before it
+                self._finish_node(child, "Error" if result.phase == "Error" else "Failed", result.message)
         node["outputs"] = result.outputs
         node["hostNodeName"] = os.uname().nodename
         node["startedAt"] = result.started_at
@@ -1386,6 +1397,9 @@ def unsupported_features(resource: dict[str, Any]) -> str:
                 f"{where}: {', '.join(kinds)} templates are not supported by the embedded engine "
                 f"(supported: {', '.join(_TEMPLATE_KINDS)})"
             )
+        limit = (template.get("retryStrategy") or {}).get("limit")
+        if limit is not None and not re.fullmatch(r"[0-9]+|\{\{.*\}\}", str(limit).strip()):
+            return f"{where}.retryStrategy.limit {limit!r}: expected a whole number"
         for field_name in ("synchronization", "memoize", "daemon", "sidecars", "initContainers"):
             if template.get(field_name) not in (None, {}, [], False):
                 return f"{where}.{field_name}: not supported by the embedded engine"

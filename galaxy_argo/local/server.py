@@ -98,7 +98,8 @@ def _pick(obj: Any, path: list[str]) -> Any:
     if isinstance(obj, list):
         return [_pick(item, path) for item in obj]
     if isinstance(obj, dict) and path[0] in obj:
-        return {path[0]: _pick(obj[path[0]], path[1:])}
+        inner = _pick(obj[path[0]], path[1:])
+        return None if inner is None else {path[0]: inner}
     return None
 
 

@@ -113,6 +113,14 @@ def test_get_with_fields(service: WorkflowsService, info: StackInfo) -> None:
         info, "GET", f"/api/v1/workflows/galaxy/{name}", params={"fields": "metadata.name,status.phase"}
     ).json()
     assert body == {"metadata": {"name": name}, "status": {"phase": "Succeeded"}}
+    # A path that does not exist must not wipe out the paths before it.
+    body = raw(
+        info,
+        "GET",
+        f"/api/v1/workflows/galaxy/{name}",
+        params={"fields": "status.phase,status.nosuchfield,status.progress"},
+    ).json()
+    assert body == {"status": {"phase": "Succeeded", "progress": "1/1"}}
     excluded = raw(info, "GET", f"/api/v1/workflows/galaxy/{name}", params={"fields": "-status.nodes"}).json()
     assert "nodes" not in excluded["status"] and excluded["status"]["phase"] == "Succeeded"
 

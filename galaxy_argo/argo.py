@@ -141,7 +141,7 @@ class ArgoClient:
         """Create the workflow; return (name, adopted). Adopts an existing one of the same job."""
         name = str(workflow["metadata"]["name"])
         try:
-            created = self._service.create_workflow(m.WorkflowCreateRequest(workflow=dict(workflow)))
+            created = self._service.create_workflow(m.WorkflowCreateRequest(workflow=m.Workflow.model_validate(dict(workflow))))
             return str(created.metadata.name), False
         except hera_exceptions.AlreadyExists:
             pass
@@ -166,7 +166,7 @@ class ArgoClient:
         response = self._raw("GET", f"/api/v1/workflows/{self.namespace}/{name}", params=params)
         if response.status_code == 404:
             return None
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def poll(self, label_selector: str, fields: str = LIGHT_FIELDS) -> dict[str, dict[str, Any]]:
         """Every workflow matching the selector, projected: one LIST request."""

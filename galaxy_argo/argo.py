@@ -141,7 +141,9 @@ class ArgoClient:
         """Create the workflow; return (name, adopted). Adopts an existing one of the same job."""
         name = str(workflow["metadata"]["name"])
         try:
-            created = self._service.create_workflow(m.WorkflowCreateRequest(workflow=m.Workflow.model_validate(dict(workflow))))
+            created = self._service.create_workflow(
+                m.WorkflowCreateRequest(workflow=m.Workflow.model_validate(dict(workflow)))
+            )
             return str(created.metadata.name), False
         except hera_exceptions.AlreadyExists:
             pass

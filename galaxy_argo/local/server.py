@@ -222,6 +222,9 @@ class ArgoAPIServer:
 class _Handler(BaseHTTPRequestHandler):
     api: ArgoAPIServer
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
+    # turns every response into a 40 ms wait (measured: 1,000 GETs took 44 s).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s " + format, self.address_string(), *args)

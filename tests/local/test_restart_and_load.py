@@ -146,22 +146,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def serve_command(state_dir: Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "galaxy_argo.cli",
+        "local",
+        "serve",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+    ]
+
+
 def test_local_serve_until_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "galaxy_argo.cli",
-            "local",
-            "serve",
-            "--state-dir",
-            str(tmp_path),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
+    process = subprocess.Popen(serve_command(tmp_path, port), stdout=subprocess.DEVNULL)
     try:
         server_json = tmp_path / "server.json"
         wait_until(server_json.exists, 60, "server.json")
@@ -186,17 +187,7 @@ def test_local_serve_until_sigterm(tmp_path: Path) -> None:
 
 def test_server_killed_with_sigkill_mid_run_recovers(tmp_path: Path) -> None:
     port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "galaxy_argo.cli",
-        "local",
-        "serve",
-        "--state-dir",
-        str(tmp_path),
-        "--port",
-        str(port),
-    ]
+    command = serve_command(tmp_path, port)
     log = (tmp_path / "serve.log").open("ab")
     first = subprocess.Popen(command, stdout=log, stderr=log)
     try:

@@ -89,6 +89,13 @@ def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> 
         time.sleep(0.05)
 
 
+def has_running_pod(service: WorkflowsService, name: str) -> bool:
+    """True once a pod of the workflow runs (a just-created workflow has no status yet)."""
+    wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")
+    nodes = (wf.get("status") or {}).get("nodes") or {}
+    return any(n["type"] == "Pod" and n["phase"] == "Running" for n in nodes.values())
+
+
 def pod_nodes(wf: dict[str, Any]) -> list[dict[str, Any]]:
     return [n for n in wf["status"]["nodes"].values() if n["type"] == "Pod"]
 

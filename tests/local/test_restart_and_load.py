@@ -16,7 +16,7 @@ from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.local.stack import EmbeddedStack
 from tests.conftest import SHARED
-from tests.local.conftest import pod_nodes, submit, wait_for, wait_until
+from tests.local.conftest import has_running_pod, pod_nodes, submit, wait_for, wait_until
 
 
 def sleeper(name: str, seconds: int, retry: bool) -> dict[str, Any]:
@@ -47,16 +47,11 @@ def test_engine_restart_keeps_workflows_and_reports_lost_pods(tmp_path: Path) ->
         submit(service, sleeper("with-retry", 2, retry=True))
         submit(service, sleeper("without-retry", 30, retry=False))
 
-        def both_running() -> bool:
-            wfs = [
-                service.get_workflow(n).model_dump(by_alias=True, exclude_none=True, mode="json")
-                for n in ("with-retry", "without-retry")
-            ]
-            return all(
-                any(p["phase"] == "Running" for p in pod_nodes(w)) for w in wfs if w["status"].get("nodes")
-            )
-
-        wait_until(both_running, 60, "pods to run")
+        wait_until(
+            lambda: all(has_running_pod(service, n) for n in ("with-retry", "without-retry")),
+            60,
+            "pods to run",
+        )
     finally:
         first.stop()  # the server dies mid-run; its pods go with it
 
@@ -186,35 +181,28 @@ def test_local_serve_until_sigterm(tmp_path: Path) -> None:
 
 
 def test_server_killed_with_sigkill_mid_run_recovers(tmp_path: Path) -> None:
-    port = free_port()
-    command = serve_command(tmp_path, port)
-    log = (tmp_path / "serve.log").open("ab")
-    first = subprocess.Popen(command, stdout=log, stderr=log)
-    try:
-        wait_until((tmp_path / "server.json").exists, 60, "server.json")
-        info = json.loads((tmp_path / "server.json").read_text())
-        service = WorkflowsService(host=info["argo_server_url"], token=info["token"], namespace="galaxy")
-        name = submit(service, sleeper("killed-mid-run", 3, retry=True))
-
-        def running() -> bool:
-            wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")
-            return any(n["phase"] == "Running" for n in pod_nodes(wf)) if wf["status"].get("nodes") else False
-
-        wait_until(running, 60, "the pod to run")
-    finally:
-        first.kill()
-        first.wait(timeout=30)
-    (tmp_path / "server.json").unlink()
-    second = subprocess.Popen(command, stdout=log, stderr=log)
-    try:
-        wait_until((tmp_path / "server.json").exists, 60, "server.json after restart")
-        wf = wait_for(service, name, timeout=90)
-        assert wf["status"]["phase"] == "Succeeded", (tmp_path / "serve.log").read_text()[-3000:]
-        attempts = sorted(pod_nodes(wf), key=lambda n: n["name"])
-        assert attempts[0]["message"] == "pod deleted" and attempts[-1]["phase"] == "Succeeded"
-    finally:
-        second.send_signal(signal.SIGTERM)
-        assert second.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
-        log.close()
+    command = serve_command(tmp_path, free_port())
+    with (tmp_path / "serve.log").open("ab") as log:
+        first = subprocess.Popen(command, stdout=log, stderr=log)
+        try:
+            wait_until((tmp_path / "server.json").exists, 60, "server.json")
+            info = json.loads((tmp_path / "server.json").read_text())
+            service = WorkflowsService(host=info["argo_server_url"], token=info["token"], namespace="galaxy")
+            name = submit(service, sleeper("killed-mid-run", 3, retry=True))
+            wait_until(lambda: has_running_pod(service, name), 60, "the pod to run")
+        finally:
+            first.kill()  # no atexit, no cleanup: pods and SeaweedFS are left as a crash leaves them
+            first.wait(timeout=30)
+        (tmp_path / "server.json").unlink()
+        second = subprocess.Popen(command, stdout=log, stderr=log)
+        try:
+            wait_until((tmp_path / "server.json").exists, 60, "server.json after restart")
+            wf = wait_for(service, name, timeout=90)
+            assert wf["status"]["phase"] == "Succeeded", (tmp_path / "serve.log").read_text()[-3000:]
+            attempts = sorted(pod_nodes(wf), key=lambda n: n["name"])
+            assert attempts[0]["message"] == "pod deleted" and attempts[-1]["phase"] == "Succeeded"
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(timeout=60) == 0, (tmp_path / "serve.log").read_text()[-3000:]
     leftovers = subprocess.run(["pgrep", "-f", f"-dir={tmp_path}"], capture_output=True, text=True)
     assert leftovers.stdout.strip() == ""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import logging
 import os
 import shutil
@@ -104,33 +103,6 @@ class Download:
     dest: Path
     size: int | None = None
     sha256: str | None = None
-
-
-class _HashingSink(io.RawIOBase):
-    """A write-only, non-seekable file that hashes what passes through it."""
-
-    def __init__(self, target: Any) -> None:
-        super().__init__()
-        self._target = target
-        self._hash = hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def write(self, data: Any) -> int:
-        self._hash.update(data)
-        return int(self._target.write(data))
-
-    def close(self) -> None:
-        if not self.closed:
-            self._target.close()
-        super().close()
-
-    def hexdigest(self) -> str:
-        return self._hash.hexdigest()
 
 
 def _sha256_b64(hex_digest: str) -> str:
@@ -281,24 +253,20 @@ class Stager:
         os.close(fd)
         tmp = Path(tmp_name)
         try:
-            sink = _HashingSink(tmp.open("wb"))
             try:
-                # A non-seekable target makes s3transfer write the parts in order, so the sha256 is
-                # computed while later parts still download: no second pass over the file.
-                self.client.download_fileobj(self.bucket, item.key, sink, Config=self.transfer)
+                self.client.download_file(self.bucket, item.key, str(tmp), Config=self.transfer)
             except (ClientError, BotoCoreError, OSError) as err:
                 raise StagingError(
                     f"cannot download {self._describe(item.key)} to {item.dest}: {err}"
                 ) from err
-            finally:
-                sink.close()
             size = tmp.stat().st_size
             if item.size is not None and size != item.size:
                 raise StagingError(
                     f"{self._describe(item.key)} has {size} bytes, the manifest says {item.size}"
                 )
             if item.sha256 is not None:
-                digest = sink.hexdigest()
+                with tmp.open("rb") as handle:
+                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
                 if digest != item.sha256:
                     raise StagingError(
                         f"{self._describe(item.key)} has sha256 {digest}, the manifest says {item.sha256}"

@@ -367,9 +367,9 @@ def _run_container(
         stderr_path=stderr,
         image=str(container.get("image", "")),
         termination_log=termination,
+        # No ``command``: the image's entrypoint runs with ``args`` (the image map knows it).
+        use_entrypoint=not container.get("command") and "_source" not in container,
     )
-    if not container.get("command") and "_source" not in container:
-        spec = _entrypoint_spec(spec)
     running = start(spec, request.image_map)
     stop_reason = ""
     while True:
@@ -391,13 +391,6 @@ def _run_container(
         _iso(result.finished_at),
     )
     return outcome, stop_reason
-
-
-def _entrypoint_spec(spec: ContainerSpec) -> ContainerSpec:
-    """No ``command``: the image's entrypoint runs with ``args`` (the image map knows it)."""
-    from dataclasses import replace
-
-    return replace(spec, argv=spec.argv, use_entrypoint=True) if hasattr(spec, "use_entrypoint") else spec
 
 
 def _collect_outputs(

@@ -196,14 +196,13 @@ class ArgoAPIServer:
         obj.setdefault("apiVersion", "argoproj.io/v1alpha1")
         obj.setdefault("kind", {"workflows": "Workflow", "workflowtemplates": "WorkflowTemplate"}[kind])
         meta = obj.setdefault("metadata", {})
-        if kind != "clusterworkflowtemplates":
-            if meta.get("namespace") not in (None, "", namespace):
-                raise _HTTPError(
-                    400,
-                    f"the namespace of the provided object ({meta['namespace']}) does not "
-                    f"match the namespace sent on the request ({namespace})",
-                )
-            meta["namespace"] = namespace
+        if meta.get("namespace") not in (None, "", namespace):
+            raise _HTTPError(
+                400,
+                f"the namespace of the provided object ({meta['namespace']}) does not "
+                f"match the namespace sent on the request ({namespace})",
+            )
+        meta["namespace"] = namespace
         if not meta.get("name"):
             if not meta.get("generateName"):
                 raise _HTTPError(400, "metadata.name or metadata.generateName is required")
@@ -411,29 +410,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     # workflow templates
 
-    def _kind(self, parts: list[str]) -> str:
-        return "workflowtemplates"
-
-    def _ns(self, parts: list[str]) -> str:
-        return parts[3]
-
     def create_template(self, parts: list[str], query: dict[str, str]) -> None:
-        kind, namespace = self._kind(parts), self._ns(parts)
+        kind, namespace = "workflowtemplates", parts[3]
         obj = self.api.prepare(kind, namespace, self._body(), "template")
         self._send(200, self.api.store.create(kind, obj))
 
     def lint_template(self, parts: list[str], query: dict[str, str]) -> None:
-        self._send(200, self.api.prepare(self._kind(parts), self._ns(parts), self._body(), "template"))
+        self._send(200, self.api.prepare("workflowtemplates", parts[3], self._body(), "template"))
 
     def list_templates(self, parts: list[str], query: dict[str, str]) -> None:
-        self._list(self._kind(parts), self._ns(parts), query)
+        self._list("workflowtemplates", parts[3], query)
 
     def get_template(self, parts: list[str], query: dict[str, str]) -> None:
         name = parts[-1]
-        self._send(200, self.api.store.get(self._kind(parts), self._ns(parts), name))
+        self._send(200, self.api.store.get("workflowtemplates", parts[3], name))
 
     def update_template(self, parts: list[str], query: dict[str, str]) -> None:
-        kind, namespace, name = self._kind(parts), self._ns(parts), parts[-1]
+        kind, namespace, name = "workflowtemplates", parts[3], parts[-1]
         current = self.api.store.get(kind, namespace, name)
         obj = self.api.prepare(kind, namespace, self._body(), "template")
         if obj["metadata"]["name"] != name:
@@ -445,7 +438,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, self.api.store.replace(kind, obj))
 
     def delete_template(self, parts: list[str], query: dict[str, str]) -> None:
-        self.api.store.delete(self._kind(parts), self._ns(parts), parts[-1])
+        self.api.store.delete("workflowtemplates", parts[3], parts[-1])
         self._send(200, {})
 
 

@@ -14,7 +14,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,6 @@ class ObjectStore:
         self._lock = threading.RLock()
         self._objects: dict[str, dict[tuple[str, str], dict[str, Any]]] = {kind: {} for kind in KINDS}
         self._version = 0
-        self._listeners: list[Callable[[str, str, dict[str, Any]], None]] = []
         self._load()
 
     def _load(self) -> None:
@@ -82,14 +81,6 @@ class ObjectStore:
         self._version += 1
         obj["metadata"]["resourceVersion"] = str(self._version)
 
-    def subscribe(self, listener: Callable[[str, str, dict[str, Any]], None]) -> None:
-        """Call ``listener(event type, kind, object)`` after every change (ADDED, MODIFIED, DELETED)."""
-        self._listeners.append(listener)
-
-    def _notify(self, event: str, kind: str, obj: dict[str, Any]) -> None:
-        for listener in self._listeners:
-            listener(event, kind, obj)
-
     def create(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Store a new object; fills uid, creationTimestamp and resourceVersion like the API server."""
         with self._lock:
@@ -102,9 +93,7 @@ class ObjectStore:
             self._bump(obj)
             self._objects[kind][key] = obj
             self._write(kind, obj)
-            snapshot = copy.deepcopy(obj)
-        self._notify("ADDED", kind, snapshot)
-        return copy.deepcopy(snapshot)
+            return copy.deepcopy(obj)
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         """A deep copy of the object, or `NotFound`."""
@@ -113,10 +102,6 @@ class ObjectStore:
             if obj is None:
                 raise NotFound(f'{kind} "{name}" not found')
             return copy.deepcopy(obj)
-
-    def peek(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """The stored object itself (no copy) for read-only use under `locked`; ``None`` if absent."""
-        return self._objects[kind].get(_key(namespace, name))
 
     def locked(self) -> threading.RLock:
         """The store's lock, for read-only iteration without copies (LIST of thousands)."""
@@ -128,7 +113,7 @@ class ObjectStore:
             if namespace in (None, "", ns):
                 yield obj
 
-    def replace(self, kind: str, obj: dict[str, Any], *, quiet: bool = False) -> dict[str, Any]:
+    def replace(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace an existing object wholesale; `NotFound` if it was deleted meanwhile."""
         with self._lock:
             meta = obj["metadata"]
@@ -138,10 +123,7 @@ class ObjectStore:
             self._bump(obj)
             self._objects[kind][key] = obj
             self._write(kind, obj)
-            snapshot = copy.deepcopy(obj)
-        if not quiet:
-            self._notify("MODIFIED", kind, snapshot)
-        return copy.deepcopy(snapshot)
+            return copy.deepcopy(obj)
 
     def delete(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
         """Remove the object and its file; `NotFound` if absent."""
@@ -150,7 +132,6 @@ class ObjectStore:
             if obj is None:
                 raise NotFound(f'{kind} "{name}" not found')
             self._path(kind, namespace, name).unlink(missing_ok=True)
-        self._notify("DELETED", kind, obj)
         return obj
 
     @property

@@ -34,6 +34,7 @@ from galaxy_argo.stage_scripts import (
     STAGE_IN,
     STAGE_OUT,
     STEP_WRAPPER,
+    returned_path,
 )
 
 __all__ = [
@@ -256,7 +257,8 @@ def compile_job(spec: JobSpec, settings: ArgoSettings) -> hw.Workflow:
                 spec.metadata_command,
                 spec.working_directory,
                 {"GALAXY_SLOTS": "1"},
-                None,
+                # Galaxy's set_metadata imports most of Galaxy: far beyond the stage containers' limit.
+                run_resources("100m", f"{settings.metadata_memory}Mi", "0", settings),
                 settings,
                 ["run"],
             )
@@ -333,10 +335,11 @@ def _input_artifacts(spec: JobSpec) -> list[m.Artifact]:
 
 def _output_artifact(staged: StagedFile) -> m.Artifact:
     # Optional: a tool may legitimately not write an output; the manifest says which exist and
-    # the runner decides, rather than Argo failing the node before the manifest is saved.
+    # the runner decides, rather than Argo failing the node before the manifest is saved. Saved
+    # from where stage-out moved it, so it is not also inside the job-directory tarball.
     return m.Artifact(
         name=staged.name,
-        path=staged.pod_path,
+        path=returned_path(staged.name),
         s3=m.S3Artifact(key=staged.key),
         archive=_archive(staged),
         optional=True,

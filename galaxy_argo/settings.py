@@ -343,6 +343,12 @@ class ArgoSettings:
         secret=True,
     )
     argo_verify_tls: bool = _setting(True, _bool, "Verify the Argo Server's TLS certificate.")
+    embedded_state_dir: str = _setting(
+        ".galaxy-argo/local",
+        _text,
+        "With an empty `argo_server_url`: state directory of the embedded stack (`galaxy-argo local serve "
+        "--state-dir`) whose `server.json` gives the Argo and S3 endpoints and credentials.",
+    )
     namespace: str = _setting("galaxy", _dns_label, "Kubernetes namespace the workflows run in.")
     instance: str = _setting(
         "main",
@@ -396,6 +402,12 @@ class ArgoSettings:
         "quay.io/galaxyproject/galaxy-min:26.1",
         _text,
         "Image with Galaxy's packages for `metadata: remote`.",
+    )
+    metadata_memory: int = _setting(
+        1024,
+        parse_memory_mib,
+        "Memory limit of the metadata container (`metadata: remote`), in GiB or as a quantity.",
+        shown="1Gi",
     )
     # -- resources (TPV sets these per job) --
     cores: float = _setting(1.0, _cores, "CPU cores requested for the tool (TPV: `{cores}`).")

@@ -15,6 +15,7 @@ Control files, all under `galaxy_argo.spec.CONTROL_DIR`:
   creates the directories, stage-out lists a ``dir`` output's files as ``<name>/<relative path>``.
 - ``<step>.exit``: exit code of a step (``run``, ``metadata``).
 - ``outputs.json``: the outputs manifest stage-out writes, see `MANIFEST_VERSION`.
+- ``returned/<name>``: each output, moved there by stage-out after hashing (`RETURNED_DIR`).
 """
 
 from __future__ import annotations
@@ -28,15 +29,26 @@ __all__ = [
     "OUTPUTS_MANIFEST",
     "STAGE_IN",
     "STAGE_OUT",
+    "RETURNED_DIR",
     "STEP_WRAPPER",
+    "returned_path",
     "step_exit_file",
 ]
 
 INPUTS_CHECKLIST = f"{CONTROL_DIR}/inputs.sha256"
 OUTPUTS_LIST = f"{CONTROL_DIR}/outputs.list"
 OUTPUTS_MANIFEST = f"{CONTROL_DIR}/outputs.json"
+#: Where stage-out moves each output after hashing it; Argo saves the output artifacts from here.
+#: Moving (a rename on the shared volume) keeps outputs out of the job-directory tarball, so each
+#: output crosses the network once, uncompressed, whatever directory the tool wrote it in.
+RETURNED_DIR = f"{CONTROL_DIR}/returned"
 #: Version of ``outputs.json``: ``{"version", "exit_code", "metadata_exit_code", "files", "missing"}``.
 MANIFEST_VERSION = 1
+
+
+def returned_path(name: str) -> str:
+    """Pod path Argo saves output ``name`` from (stage-out moves it there)."""
+    return f"{RETURNED_DIR}/{name}"
 
 
 def step_exit_file(step: str) -> str:
@@ -152,13 +164,16 @@ emit() {{
   sum=$(sha256sum < "$2" | cut -d ' ' -f 1)
   printf 'file\\n%s\\n%s\\n%s\\n%s\\n' "$1" "$2" "$size" "$sum" >> "$rows"
 }}
+mkdir -p {RETURNED_DIR}
 if [ -f {OUTPUTS_LIST} ]; then
   while read -r name kind path; do
     [ -n "$path" ] || continue
     if [ "$kind" != dir ] && [ -f "$path" ]; then
       emit "$name" "$path"
+      mv "$path" "{RETURNED_DIR}/$name"
     elif [ "$kind" = dir ] && [ -d "$path" ]; then
       find "$path" -type f | sort | while IFS= read -r f; do emit "$name/${{f#"$path"/}}" "$f"; done
+      mv "$path" "{RETURNED_DIR}/$name"
     else
       printf 'missing\\n%s\\n' "$name" >> "$rows"
     fi

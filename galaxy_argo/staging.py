@@ -109,10 +109,18 @@ def _sha256_b64(hex_digest: str) -> str:
     return base64.b64encode(bytes.fromhex(hex_digest)).decode()
 
 
-def make_bundle(directory: Path, out: Path, top: str) -> None:
-    """Gzipped tarball of ``directory`` under the single top-level entry ``top`` (Argo's tgz format)."""
+def make_bundle(directory: Path, out: Path, top: str, files: Iterable[Path] | None = None) -> None:
+    """Gzipped tarball of ``directory`` under the single top-level entry ``top`` (Argo's tgz format).
+
+    With ``files``, only those (paths below ``directory``) are included.
+    """
     with tarfile.open(out, "w:gz", compresslevel=1) as tar:
-        tar.add(directory, arcname=top)
+        if files is None:
+            tar.add(directory, arcname=top)
+            return
+        tar.add(directory, arcname=top, recursive=False)
+        for path in files:
+            tar.add(path, arcname=f"{top}/{path.relative_to(directory)}", recursive=False)
 
 
 def _check_member(member: tarfile.TarInfo, root: Path) -> str:
@@ -229,11 +237,13 @@ class Stager:
             raise StagingError(f"cannot upload {path} to {self._describe(key)}: {err}") from err
         return Upload(key, size, digest, uploaded=True)
 
-    def stage_bundle(self, directory: Path, key: str, top: str) -> Upload:
-        """Upload ``directory`` as a tgz with top-level entry ``top`` (always uploaded: it changes)."""
+    def stage_bundle(
+        self, directory: Path, key: str, top: str, files: Iterable[Path] | None = None
+    ) -> Upload:
+        """Upload ``directory`` (or just ``files`` in it) as a tgz with top-level entry ``top``."""
         with tempfile.TemporaryDirectory(prefix="galaxy-argo-bundle-") as tmp:
             archive = Path(tmp) / "bundle.tgz"
-            make_bundle(directory, archive, top)
+            make_bundle(directory, archive, top, files)
             size = archive.stat().st_size
             with archive.open("rb") as handle:
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()

@@ -29,7 +29,7 @@ from galaxy_argo.compile import (
 from galaxy_argo.naming import LABEL_PREFIX
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import POD_ROOT
-from galaxy_argo.stage_scripts import INPUTS_CHECKLIST, OUTPUTS_LIST
+from galaxy_argo.stage_scripts import INPUTS_CHECKLIST, OUTPUTS_LIST, returned_path
 from galaxy_argo.yamlio import dump_yaml
 
 __all__ = ["GENERATED_HEADER", "TOOL_JOB_TEMPLATE", "build_templates", "render_templates"]
@@ -96,7 +96,7 @@ def tool_job_template(settings: ArgoSettings) -> hw.WorkflowTemplate:
     outputs = [
         m.Artifact(
             name="outputs",
-            path=OUTPUTS_DIR,
+            path=returned_path("outputs"),  # stage-out moves the outputs directory there
             s3=m.S3Artifact(key=_param("outputs-key")),
             archive=m.ArchiveStrategy(none=m.NoneStrategy()),
             optional=True,

@@ -1,0 +1,148 @@
+"""`ArgoSettings` -> the clients one destination uses: an `ArgoClient` and a `Stager` (boto3).
+
+Destinations that point at the same Argo Server, namespace and bucket share one `Connection`
+(`ConnectionPool`): one HTTP session, one boto3 client and its connection pool, one sha256 cache,
+and one LIST per poll cycle however many destinations TPV invents.
+
+An empty ``argo_server_url`` means the embedded stack: its ``server.json`` (written by
+``galaxy-argo local serve`` / ``dev up`` under ``embedded_state_dir``) supplies the Argo URL, the
+token, the S3 endpoint and keys, unless the destination sets them itself.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from galaxy_argo.argo import ArgoClient
+from galaxy_argo.errors import SettingsError
+from galaxy_argo.naming import LABEL_PREFIX
+from galaxy_argo.settings import ArgoSettings
+from galaxy_argo.staging import Stager
+
+__all__ = ["Connection", "ConnectionPool", "resolve_embedded", "s3_client"]
+
+_EMBEDDED_KEYS = {
+    "argo_server_url": "argo_server_url",
+    "argo_token": "token",
+    "s3_endpoint_url": "s3_endpoint_url",
+    "s3_access_key_id": "s3_access_key_id",
+    "s3_secret_access_key": "s3_secret_access_key",
+}
+
+
+def resolve_embedded(settings: ArgoSettings) -> ArgoSettings:
+    """Fill the connection params of a destination without ``argo_server_url`` from ``server.json``.
+
+    Raises:
+        SettingsError: No embedded stack's ``server.json`` is where ``embedded_state_dir`` says.
+    """
+    if settings.argo_server_url:
+        return settings
+    path = Path(settings.embedded_state_dir).expanduser() / "server.json"
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise SettingsError(
+            "argo_server_url",
+            "",
+            f"an Argo Server URL; it is empty and no embedded stack was found ({path}: {err}); start "
+            f"one with `galaxy-argo local serve --state-dir {settings.embedded_state_dir}` or set "
+            "argo_server_url",
+        ) from None
+    values = {param: info[key] for param, key in _EMBEDDED_KEYS.items() if not getattr(settings, param)}
+    return replace(settings, **values)
+
+
+def s3_client(settings: ArgoSettings) -> Any:
+    """A boto3 S3 client for the destination's endpoint: path-style, standard retries, no proxy."""
+    config = Config(
+        s3={"addressing_style": "path"},
+        signature_version="s3v4",
+        retries={"mode": "standard", "max_attempts": 5},
+        max_pool_connections=32,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        proxies={},
+    )
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url or None,
+        region_name=settings.s3_region or "us-east-1",
+        aws_access_key_id=settings.s3_access_key_id or None,
+        aws_secret_access_key=settings.s3_secret_access_key or None,
+        config=config,
+    )
+
+
+@dataclass
+class Connection:
+    """The clients of one (Argo Server, namespace, S3 endpoint, bucket)."""
+
+    argo: ArgoClient
+    stager: Stager
+    #: Label selector matching every workflow this Galaxy instance submits here.
+    selector: str
+
+
+class ConnectionPool:
+    """One `Connection` per distinct endpoint set, created on first use; thread-safe."""
+
+    def __init__(self) -> None:
+        """An empty pool."""
+        self._lock = threading.Lock()
+        self._connections: dict[tuple[str, ...], Connection] = {}
+
+    @staticmethod
+    def key(settings: ArgoSettings) -> tuple[str, ...]:
+        """What makes two destinations share clients (credentials included: never mixed)."""
+        return (
+            settings.argo_server_url,
+            settings.argo_token,
+            str(settings.argo_verify_tls),
+            settings.namespace,
+            settings.instance,
+            settings.s3_endpoint_url,
+            settings.s3_region,
+            settings.s3_access_key_id,
+            settings.s3_secret_access_key,
+            settings.bucket,
+            settings.key_prefix,
+        )
+
+    def get(self, settings: ArgoSettings) -> Connection:
+        """The connection for ``settings`` (already resolved with `resolve_embedded`)."""
+        key = self.key(settings)
+        with self._lock:
+            connection = self._connections.get(key)
+            if connection is None:
+                connection = Connection(
+                    argo=ArgoClient(
+                        settings.argo_server_url,
+                        token=settings.argo_token,
+                        namespace=settings.namespace,
+                        verify_tls=settings.argo_verify_tls,
+                    ),
+                    stager=Stager(s3_client(settings), settings.bucket, settings.key_prefix),
+                    selector=f"{LABEL_PREFIX}/instance={settings.instance}",
+                )
+                self._connections[key] = connection
+            return connection
+
+    def all(self) -> list[Connection]:
+        """Every connection made so far."""
+        with self._lock:
+            return list(self._connections.values())
+
+    def close(self) -> None:
+        """Close the HTTP sessions (boto3 clients close with the process)."""
+        with self._lock:
+            for connection in self._connections.values():
+                connection.argo.session.close()
+            self._connections.clear()

@@ -1,0 +1,183 @@
+"""`ArgoComputeEnvironment`: Galaxy writes the job's command line with pod paths, not host paths.
+
+Galaxy asks a ``ComputeEnvironment`` where every input, output, config file and directory will be
+when the tool runs (``galaxy/job_execution/compute_environment.py``); Pulsar answers with its
+remote paths, and so do we, with the pod layout below. No string rewriting of command lines
+happens anywhere: a path Galaxy did not ask about stays a host path, and staging refuses to
+pretend otherwise.
+
+Pod layout (all under the shared emptyDir at ``/galaxy``):
+
+    /galaxy/job                 Galaxy's job directory (scripts, configs, working/, outputs/, metadata/)
+    /galaxy/job/working         the tool's working directory (from_work_dir sources, discovered files)
+    /galaxy/job/outputs/<name>  outputs, at their ``outputs_to_working_directory`` false-path basename
+    /galaxy/tool                the tool's directory ($__tool_directory__)
+    /galaxy/inputs/dataset_<uuid>.dat            input datasets
+    /galaxy/inputs/dataset_<uuid>_files          their extra files
+    /galaxy/inputs/metadata/<file>               their metadata files (e.g. BAM indexes)
+    /galaxy/reference/<n>/...                    reference data mapped by ``reference_data``
+
+Every rewrite is recorded (`staged_inputs`, ...) so the runner stages exactly what the command
+line refers to.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from typing import Any
+
+from galaxy.job_execution.compute_environment import ComputeEnvironment, dataset_path_to_extra_path
+
+__all__ = [
+    "POD_INPUTS",
+    "POD_JOB",
+    "POD_REFERENCE",
+    "POD_TOOL",
+    "ArgoComputeEnvironment",
+    "input_pod_name",
+]
+
+POD_JOB = "/galaxy/job"
+POD_TOOL = "/galaxy/tool"
+POD_INPUTS = "/galaxy/inputs"
+POD_REFERENCE = "/galaxy/reference"
+
+
+def input_pod_name(dataset: Any) -> str:
+    """``dataset_<uuid>.dat``: unique per dataset.
+
+    It ends in ``.dat`` because Galaxy's ``dataset_path_to_extra_path`` strips four characters.
+    """
+    inner = getattr(dataset, "dataset", dataset)
+    ident = getattr(inner, "uuid", None) or getattr(inner, "id", None)
+    return f"dataset_{str(ident).replace('-', '')}.dat"
+
+
+class ArgoComputeEnvironment(ComputeEnvironment):
+    """Answers Galaxy's path questions with pod paths and records what must be staged."""
+
+    def __init__(self, job_wrapper: Any, reference_rules: list[tuple[str, str]] | None = None) -> None:
+        """Wrap ``job_wrapper``; ``reference_rules`` are (host prefix, pod prefix) pairs."""
+        super().__init__()
+        self.job_wrapper = job_wrapper
+        #: Galaxy's own answers (host paths), the truth for staging.
+        self.local = job_wrapper.default_compute_environment()
+        #: host path -> pod path, for everything the command line refers to.
+        self.staged_inputs: dict[str, str] = {}
+        self.staged_input_extra: dict[str, str] = {}
+        self.staged_input_metadata: dict[str, str] = {}
+        self.staged_reference: dict[str, str] = {}
+        self.reference_rules = [(host.rstrip("/"), pod.rstrip("/")) for host, pod in reference_rules or []]
+
+    # -- datasets -----------------------------------------------------------------------------
+
+    def output_names(self) -> list[str]:
+        """Basenames of the outputs, as Galaxy's default does."""
+        return list(self.job_wrapper.job_io.get_output_basenames())
+
+    def output_paths(self) -> Any:
+        """Galaxy's DatasetPaths of the outputs (host paths; callers map them)."""
+        return self.job_wrapper.job_io.get_output_fnames()
+
+    def input_path_rewrite(self, dataset: Any) -> str:
+        """``/galaxy/inputs/dataset_<uuid>.dat``."""
+        local = str(self.local.input_path_rewrite(dataset))
+        pod = posixpath.join(POD_INPUTS, input_pod_name(dataset))
+        self.staged_inputs[local] = pod
+        return pod
+
+    def output_path_rewrite(self, dataset: Any) -> str:
+        """``/galaxy/job/outputs/<basename of Galaxy's false path>``."""
+        return posixpath.join(
+            POD_JOB, "outputs", os.path.basename(str(self.local.output_path_rewrite(dataset)))
+        )
+
+    def input_extra_files_rewrite(self, dataset: Any) -> str:
+        """``/galaxy/inputs/dataset_<uuid>_files``."""
+        pod = dataset_path_to_extra_path(self.input_path_rewrite(dataset))
+        self.staged_input_extra[str(dataset.extra_files_path)] = pod
+        return pod
+
+    def output_extra_files_rewrite(self, dataset: Any) -> str:
+        """``/galaxy/job/outputs/dataset_<uuid>_files``."""
+        return dataset_path_to_extra_path(self.output_path_rewrite(dataset))
+
+    def input_metadata_rewrite(self, dataset: Any, metadata_value: Any) -> str | None:
+        """``/galaxy/inputs/metadata/<basename>`` for metadata files (indexes) of inputs."""
+        if not metadata_value or str(metadata_value) == "None":
+            return None
+        pod = posixpath.join(POD_INPUTS, "metadata", os.path.basename(str(metadata_value)))
+        self.staged_input_metadata[str(metadata_value)] = pod
+        return pod
+
+    def unstructured_path_rewrite(self, parameter_value: Any) -> str | None:
+        """Reference data (``.loc`` paths) under a mapped host prefix -> the pod prefix."""
+        path = str(parameter_value)
+        for host, pod in self.reference_rules:
+            if path == host or path.startswith(host + "/"):
+                rewritten = pod + path[len(host) :]
+                self.staged_reference[path] = rewritten
+                return rewritten
+        return None
+
+    # -- directories --------------------------------------------------------------------------
+
+    def working_directory(self) -> str:
+        """The job directory (Galaxy's ``working_directory`` is the job dir, not ``working/``)."""
+        return POD_JOB
+
+    def config_directory(self) -> str:
+        """Where ``<configfiles>`` are referenced."""
+        return f"{POD_JOB}/configs"
+
+    def env_config_directory(self) -> str:
+        """Where Galaxy's ``tool_env_*`` files are (the job directory's root)."""
+        return POD_JOB
+
+    def sep(self) -> str:
+        """Pods are POSIX."""
+        return "/"
+
+    def new_file_path(self) -> str:
+        """Legacy ``$__new_file_path__``: the tool's working directory."""
+        return f"{POD_JOB}/working"
+
+    def version_path(self) -> str:
+        """Where the version command writes."""
+        return f"{POD_JOB}/outputs/COMMAND_VERSION"
+
+    def tool_directory(self) -> str | None:
+        """``$__tool_directory__``; ``None`` for tools without a directory."""
+        return POD_TOOL if self.job_wrapper.tool.tool_dir is not None else None
+
+    def home_directory(self) -> str | None:
+        """Same rules as Galaxy's, with the pod's job directory."""
+        return self._target(self.job_wrapper.home_target)
+
+    def tmp_directory(self) -> str | None:
+        """Same rules as Galaxy's, with the pod's job directory."""
+        return self._target(self.job_wrapper.tmp_target)
+
+    def _target(self, target: str | None) -> str | None:
+        # Mirrors MinimalJobWrapper._target_to_directory with pod paths.
+        tmp_dir = self.job_wrapper.get_destination_configuration("tmp_dir", None)
+        if target is None or (target == "job_tmp_if_explicit" and tmp_dir is None):
+            return None
+        if target in ("job_tmp", "job_tmp_if_explicit"):
+            return "$_GALAXY_JOB_TMP_DIR"
+        if target == "job_home":
+            return "$_GALAXY_JOB_HOME_DIR"
+        if target == "pwd":
+            return f"{POD_JOB}/working"
+        if target == "shared_home":
+            return self.job_wrapper.get_destination_configuration("shared_home_dir", None)
+        raise ValueError(f"unknown home/tmp target {target!r}")
+
+    def galaxy_url(self) -> str | None:
+        """Galaxy's URL as the pod reaches it."""
+        return self.job_wrapper.get_destination_configuration("galaxy_infrastructure_url")
+
+    def get_file_sources_dict(self) -> Any:
+        """Galaxy's file sources, unchanged."""
+        return self.job_wrapper.job_io.file_sources_dict

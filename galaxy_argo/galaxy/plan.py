@@ -1,0 +1,247 @@
+"""A prepared Galaxy job -> what to upload, the `JobSpec`, and where each output comes back to.
+
+`build_plan` runs in ``queue_job`` after Galaxy wrote the job directory with pod paths (see
+`galaxy_argo.galaxy.compute_env`). It uploads inputs (content-addressed: a dataset already in the
+bucket costs one HEAD), the tool directory (once per tool version and content), and the job
+directory bundle, and returns a `JobPlan`. The plan is saved as JSON next to Galaxy's job files so
+that `finish` works the same after a Galaxy restart as in the handler that submitted the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from galaxy.job_execution.compute_environment import dataset_path_to_extra_path
+
+from galaxy_argo.compile import returned_keys
+from galaxy_argo.galaxy.compute_env import (
+    POD_INPUTS,
+    POD_JOB,
+    POD_TOOL,
+    ArgoComputeEnvironment,
+    input_pod_name,
+)
+from galaxy_argo.naming import workflow_name
+from galaxy_argo.settings import ArgoSettings
+from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
+from galaxy_argo.staging import Stager
+
+__all__ = ["PLAN_FILE", "JobPlan", "OutputTarget", "artifact_name", "build_plan", "job_key_prefix"]
+
+#: Name of the saved plan in Galaxy's (local) job directory.
+PLAN_FILE = "galaxy_argo_plan.json"
+_NOT_NAME = re.compile(r"[^a-z0-9_-]+")
+
+
+def artifact_name(prefix: str, text: str, taken: set[str]) -> str:
+    """An Argo artifact name for ``text`` (a Galaxy output name), unique among ``taken``."""
+    base = _NOT_NAME.sub("-", text.lower()).strip("-_") or "x"
+    name = f"{prefix}{base}"[:56].rstrip("-_")
+    candidate, n = name, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{name}-{n}"
+    taken.add(candidate)
+    return candidate
+
+
+def job_key_prefix(settings: ArgoSettings, name: str) -> str:
+    """Prefix of one workflow's own objects: cleaned per the ``cleanup`` policy."""
+    return f"{settings.key_prefix}/jobs/{name}"
+
+
+@dataclass(frozen=True)
+class OutputTarget:
+    """One output artifact and the Galaxy (host) path it is downloaded to."""
+
+    name: str
+    key: str
+    local_path: str
+
+
+@dataclass
+class JobPlan:
+    """What the runner needs after submission, also after a Galaxy restart."""
+
+    workflow_name: str
+    key_prefix: str
+    outputs: list[OutputTarget] = field(default_factory=list)
+    #: Key the returned job directory bundle is saved to.
+    job_directory_key: str = ""
+    metadata_remote: bool = False
+    memory: str = ""
+    walltime: str = ""
+    uploaded_bytes: int = 0
+    reused_objects: int = 0
+
+    def save(self, job_directory: str) -> None:
+        """Write the plan (atomically) into Galaxy's job directory."""
+        path = Path(job_directory) / PLAN_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=1))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, job_directory: str) -> JobPlan | None:
+        """The saved plan, or ``None`` if the job was never submitted from this job directory."""
+        path = Path(job_directory) / PLAN_FILE
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        data["outputs"] = [OutputTarget(**o) for o in data.get("outputs", [])]
+        return cls(**data)
+
+
+def _human_mib(mib: int) -> str:
+    return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib} MiB"
+
+
+def _input_files(job_wrapper: Any, ce: ArgoComputeEnvironment) -> Iterable[tuple[str, str]]:
+    """(host path, pod path) of every input dataset, its metadata files."""
+    seen: set[str] = set()
+    for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
+        local = dataset.get_file_name()
+        pod = posixpath.join(POD_INPUTS, input_pod_name(dataset))
+        if local not in seen:
+            seen.add(local)
+            yield local, pod
+        for value in dataset.metadata.values():
+            if type(value).__name__ == "MetadataFile":
+                meta_local = value.get_file_name()
+                if meta_local and meta_local not in seen and os.path.exists(meta_local):
+                    seen.add(meta_local)
+                    yield meta_local, posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local))
+
+
+def _input_extra_dirs(job_wrapper: Any, ce: ArgoComputeEnvironment) -> Iterable[tuple[str, str]]:
+    for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
+        inner = dataset.dataset
+        if inner is not None and inner.extra_files_path_exists():
+            pod = dataset_path_to_extra_path(posixpath.join(POD_INPUTS, input_pod_name(dataset)))
+            yield inner.extra_files_path, pod
+
+
+def _tool_files(tool: Any) -> list[Path]:
+    tool_dir = Path(tool.tool_dir)
+    required = getattr(tool, "required_files", None)
+    if required is not None:
+        return sorted(tool_dir / rel for rel in required.find_required_files(str(tool_dir)))
+    skip = {"test-data", "tool-data", ".hg", ".git", "__pycache__"}
+    files: list[Path] = []
+    for root, dirs, names in os.walk(tool_dir):
+        dirs[:] = sorted(d for d in dirs if d not in skip)
+        files.extend(Path(root) / n for n in sorted(names))
+    return files
+
+
+def _stage_tool_directory(stager: Stager, tool: Any, settings: ArgoSettings) -> StagedFile | None:
+    """The tool directory as a bundle keyed by its content listing: uploaded once per change."""
+    if tool.tool_dir is None:
+        return None
+    tool_dir = Path(tool.tool_dir)
+    files = [f for f in _tool_files(tool) if f.is_file()]
+    listing = hashlib.sha256()
+    for f in files:
+        st = f.stat()
+        listing.update(f"{f.relative_to(tool_dir)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    key = f"{settings.key_prefix}/tools/{listing.hexdigest()}.tgz"
+    if stager.existing(key) is None:
+        stager.stage_bundle(tool_dir, key, "tool", files)
+    return StagedFile("tool-directory", POD_TOOL, key, StagedKind.DIRECTORY)
+
+
+def build_plan(
+    job_wrapper: Any,
+    ce: ArgoComputeEnvironment,
+    settings: ArgoSettings,
+    stager: Stager,
+    *,
+    command_line: str,
+    image: str | None,
+    attempt: int,
+    metadata_command: str | None,
+    job_url: str = "",
+) -> tuple[JobSpec, JobPlan]:
+    """Upload what the job reads and describe it; the job directory must be complete already."""
+    job = job_wrapper.get_job()
+    name = workflow_name(settings.instance, str(job.id), attempt)
+    prefix = job_key_prefix(settings, name)
+    plan = JobPlan(
+        workflow_name=name,
+        key_prefix=prefix,
+        metadata_remote=metadata_command is not None,
+        memory=_human_mib(settings.memory),
+        walltime=f"{settings.walltime} s" if settings.walltime else "",
+    )
+    inputs: list[StagedFile] = []
+    taken: set[str] = set()
+    for local, pod in _input_files(job_wrapper, ce):
+        upload = stager.stage_file(Path(local))
+        plan.uploaded_bytes += upload.size if upload.uploaded else 0
+        plan.reused_objects += 0 if upload.uploaded else 1
+        inputs.append(
+            StagedFile(
+                artifact_name("in-", os.path.basename(pod).removesuffix(".dat"), taken),
+                pod,
+                upload.key,
+                size=upload.size,
+                sha256=upload.sha256,
+            )
+        )
+    for local, pod in _input_extra_dirs(job_wrapper, ce):
+        staged_name = artifact_name("in-", os.path.basename(pod), taken)
+        upload = stager.stage_bundle(Path(local), f"{prefix}/in/{staged_name}.tgz", top=os.path.basename(pod))
+        plan.uploaded_bytes += upload.size
+        inputs.append(StagedFile(staged_name, pod, upload.key, StagedKind.DIRECTORY))
+
+    outputs: list[StagedFile] = []
+    for dataset_path in job_wrapper.job_io.get_output_fnames():
+        local = str(dataset_path)
+        out_name = artifact_name("out-", os.path.basename(local).removesuffix(".dat"), taken)
+        key = f"{prefix}/out/{out_name}"
+        outputs.append(StagedFile(out_name, posixpath.join(POD_JOB, "outputs", os.path.basename(local)), key))
+        plan.outputs.append(OutputTarget(out_name, key, local))
+
+    tool = job_wrapper.tool
+    tool_directory = _stage_tool_directory(stager, tool, settings)
+    job_bundle = stager.stage_bundle(
+        Path(job_wrapper.working_directory), f"{prefix}/in/job-directory.tgz", "job"
+    )
+    plan.uploaded_bytes += job_bundle.size
+    user = job.user
+    spec = JobSpec(
+        job_id=str(job.id),
+        tool_id=str(job.tool_id),
+        tool_version=str(job.tool_version or tool.version),
+        tool_name=str(getattr(tool, "name", "") or ""),
+        command_line=command_line,
+        key_prefix=prefix,
+        image=image,
+        working_directory=POD_JOB,
+        job_directory=StagedFile("job-directory", POD_JOB, job_bundle.key, StagedKind.DIRECTORY),
+        tool_directory=tool_directory,
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        resources=Resources(
+            cores=settings.cores,
+            memory_mib=settings.memory,
+            gpus=settings.gpus,
+            walltime_seconds=settings.walltime,
+        ),
+        metadata_command=metadata_command,
+        attempt=attempt,
+        user=str(getattr(user, "username", "") or getattr(user, "email", "") or ""),
+        history_id=str(job.history_id or ""),
+        job_url=job_url,
+    ).validate()
+    plan.job_directory_key = returned_keys(spec)["job-directory"]
+    return spec, plan

@@ -1,0 +1,533 @@
+"""`ArgoJobRunner`: Galaxy's job runner plugin for Argo Workflows, with no shared filesystem.
+
+Load it in Galaxy's job config::
+
+    runners:
+      argo:
+        load: galaxy_argo.galaxy.runner:ArgoJobRunner
+        workers: 4
+    execution:
+      environments:
+        argo_env:
+          runner: argo
+          docker_enabled: true
+          outputs_to_working_directory: true
+          argo_server_url: https://argo.example.org:2746
+          ...
+
+The flow (DESIGN.md, "Galaxy side"):
+
+- ``queue_job`` (worker thread): Galaxy prepares the job with `ArgoComputeEnvironment` so the
+  command line has pod paths; inputs, tool directory and job directory go to S3 (`build_plan`);
+  the job compiles to one Workflow, submitted through Hera under a deterministic name (a 409 adopts
+  the same job's workflow: a handler that died after submitting never runs a job twice).
+- ``check_watched_items`` (monitor thread): one label-selected, projected LIST per Argo connection
+  and cycle; a full GET only for workflows that just ended or that the LIST did not show.
+- ``finish_job`` (worker thread): the job directory and every output come back, each output
+  checked against the sha256 the pod recorded, then Galaxy's own ``finish``.
+- Failures the tool did not cause become one line for the user (`galaxy_argo.outcome`) and the
+  runner states Galaxy's ``resubmit`` rules act on (OOM -> ``memory_limit_reached``).
+"""
+
+from __future__ import annotations
+
+import functools
+import glob
+import logging
+import os
+import shutil
+from copy import copy
+from pathlib import Path
+from typing import Any
+
+from galaxy import model
+from galaxy.jobs.command_factory import build_command
+from galaxy.jobs.runners import AsynchronousJobRunner, AsynchronousJobState, JobState
+from galaxy.tools.expressions import ExpressionTemplateError
+from galaxy.tools.parameters.basic import ParameterValueError
+from galaxy.util import asbool, unicodify
+from sqlalchemy import func, select
+
+from galaxy_argo.argo import ArgoError, ArgoUnavailable
+from galaxy_argo.compile import compile_job
+from galaxy_argo.connections import Connection, ConnectionPool, resolve_embedded
+from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
+from galaxy_argo.galaxy.plan import JobPlan, build_plan
+from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
+from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
+from galaxy_argo.staging import Download, StagingError
+
+__all__ = ["ArgoJobRunner", "ArgoJobState"]
+
+log = logging.getLogger(__name__)
+
+#: Pulsar's marker makes Galaxy reference tool_script.sh at `script_directory` (a pod path) and
+#: send tool stdout/stderr to metadata/; see galaxy/jobs/command_factory.py.
+_REMOTE_COMMAND_PARAMS = {
+    "pulsar_version": "0.15.16",
+    "script_directory": POD_JOB,
+    "working_directory": POD_JOB,
+    "dependency_resolution": "none",
+}
+_RUNNER_STATE = {
+    OutcomeState.OOM: JobState.runner_states.MEMORY_LIMIT_REACHED,
+    OutcomeState.WALLTIME: JobState.runner_states.WALLTIME_REACHED,
+}
+_ENDED_PHASES = ("Succeeded", "Failed", "Error")
+
+
+class ArgoJobState(AsynchronousJobState):
+    """Galaxy's job state plus the destination's settings and the saved plan."""
+
+    settings: ArgoSettings
+    plan: JobPlan | None = None
+    outcome: JobOutcome | None = None
+    fail_message: str
+
+
+def _tmp_dir_statement(job_wrapper: Any) -> str:
+    # Same rule as MinimalJobWrapper.tmp_dir_creation_statement, with the pod's job directory.
+    explicit = job_wrapper.get_destination_configuration("tmp_dir", None)
+    if explicit and not asbool(explicit):
+        return str(explicit)
+    tmp = f"{POD_JOB}/tmp"
+    return f"$([ ! -e '{tmp}' ] || mv '{tmp}' '{tmp}'.$(date +%Y%m%d-%H%M%S) ; mkdir '{tmp}'; echo '{tmp}')"
+
+
+class ArgoJobRunner(AsynchronousJobRunner):
+    """Runs Galaxy jobs as Argo Workflows; results travel through S3."""
+
+    runner_name = "ArgoRunner"
+
+    def __init__(self, app: Any, nworkers: int, **kwargs: Any) -> None:
+        """Runner-level params are defaults for every destination of this runner.
+
+        Any `ArgoSettings` field may be given under the runner in the job config; a destination's
+        own params override it. ``poll_interval`` (seconds) sets how often workflows are polled.
+        """
+        specs: dict[str, dict[str, Any]] = {
+            name: {"map": str, "default": None} for name in ArgoSettings.__dataclass_fields__
+        }
+        specs["poll_interval"] = {"map": float, "valid": lambda x: float(x) > 0, "default": None}
+        kwargs["runner_param_specs"] = specs
+        super().__init__(app, nworkers, **kwargs)
+        self._defaults = {
+            name: value
+            for name in ArgoSettings.__dataclass_fields__
+            if (value := self.runner_params.get(name)) is not None
+        }
+        # Validate the runner-level defaults once at start-up: a typo fails Galaxy's start, loudly.
+        ArgoSettings.from_params(self._defaults)
+        self.connections = ConnectionPool()
+
+    @property
+    def monitor_sleep_time(self) -> float:
+        """``poll_interval`` if set, else Galaxy's ``job_runner_monitor_sleep``."""
+        interval = self.runner_params.get("poll_interval")
+        return float(interval) if interval else float(self.app.config.job_runner_monitor_sleep)
+
+    # -- settings and connections -------------------------------------------------------------
+
+    def settings_for(self, job_wrapper: Any) -> ArgoSettings:
+        """The destination's settings (runner defaults, then destination params), resolved."""
+        params = {**self._defaults, **(job_wrapper.job_destination.params or {})}
+        return resolve_embedded(ArgoSettings.from_params(params))
+
+    def _connection(self, settings: ArgoSettings) -> Connection:
+        return self.connections.get(settings)
+
+    # -- queue ----------------------------------------------------------------------------------
+
+    def queue_job(self, job_wrapper: Any) -> None:
+        """Prepare, stage, compile and submit one job (worker thread)."""
+        job_id = job_wrapper.get_id_tag()
+        state = job_wrapper.get_state()
+        if state == model.Job.states.DELETED:
+            if self.app.config.cleanup_job in ("always", "onsuccess"):
+                job_wrapper.cleanup()
+            return
+        if state != model.Job.states.QUEUED:
+            log.info("(%s) job is %s, not submitting it", job_id, state)
+            return
+        try:
+            settings = self.settings_for(job_wrapper)
+        except GalaxyArgoError as err:
+            job_wrapper.fail(f"Argo destination {job_wrapper.job_destination.id!r} is misconfigured: {err}")
+            return
+        ajs = ArgoJobState(
+            job_wrapper=job_wrapper,
+            job_destination=job_wrapper.job_destination,
+            files_dir=job_wrapper.working_directory,
+        )
+        ajs.settings = settings
+        ce = ArgoComputeEnvironment(job_wrapper)
+        try:
+            if job_wrapper.prepare(compute_environment=ce) is False:
+                return  # job cache hit
+            container = self._find_container(
+                job_wrapper,
+                compute_working_directory=f"{POD_JOB}/working",
+                compute_tool_directory=POD_TOOL,
+                compute_job_directory=POD_JOB,
+                compute_tmp_directory=f"{POD_JOB}/tmp",
+            )
+            if container is None and asbool(job_wrapper.job_destination.params.get("require_container")):
+                raise GalaxyArgoError("this destination requires a container and none was found for the tool")
+            os.makedirs(os.path.join(job_wrapper.working_directory, "metadata"), exist_ok=True)
+            job_wrapper.runner_command_line = build_command(
+                self,
+                job_wrapper,
+                container=container,
+                modify_command_for_container=False,
+                include_metadata=False,
+                include_work_dir_outputs=False,
+                remote_command_params=dict(_REMOTE_COMMAND_PARAMS),
+                remote_job_directory=POD_JOB,
+                stream_stdout_stderr=True,
+            )
+        except (ParameterValueError, ExpressionTemplateError) as err:
+            job_wrapper.fail(unicodify(err), exception=False)
+            return
+        except Exception as err:
+            log.exception("(%s) failure preparing job", job_id)
+            job_wrapper.fail(unicodify(err), exception=True)
+            return
+        if not job_wrapper.runner_command_line:
+            job_wrapper.finish("", "")
+            return
+        try:
+            self._submit(ajs, ce, container, settings)
+        except (GalaxyArgoError, OSError) as err:
+            log.warning("(%s) submission to Argo failed: %s", job_id, err)
+            ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
+            ajs.fail_message = f"could not submit the job to Argo: {err}"
+            ajs.stop_job = False
+            self.mark_as_failed(ajs)
+
+    def _attempt(self, job: Any) -> int:
+        """Resubmissions so far (Galaxy keeps the job id and clears the external id)."""
+        count = self.sa_session.scalar(
+            select(func.count())
+            .select_from(model.JobStateHistory)
+            .where(
+                model.JobStateHistory.job_id == job.id,
+                model.JobStateHistory.state == model.Job.states.RESUBMITTED,
+            )
+        )
+        return int(count or 0)
+
+    def _metadata_command(self, job_wrapper: Any, settings: ArgoSettings) -> str | None:
+        """Set up remote metadata (pod paths) before the job directory is uploaded."""
+        if settings.metadata is not MetadataMode.REMOTE or not job_wrapper.requires_setting_metadata:
+            return None
+        work_dir_outputs = {
+            str(dest): src
+            for src, dest in self.get_work_dir_outputs(
+                job_wrapper, tool_working_directory=f"{POD_JOB}/working"
+            )
+        }
+        pod_outputs = []
+        for dataset_path in job_wrapper.job_io.get_output_fnames():
+            pod_path = copy(dataset_path)
+            pod_path.false_path = work_dir_outputs.get(str(dataset_path)) or (
+                f"{POD_JOB}/outputs/{os.path.basename(str(dataset_path))}"
+            )
+            pod_outputs.append(pod_path)
+        command = job_wrapper.setup_external_metadata(
+            tmp_dir=job_wrapper.working_directory,
+            output_fnames=pod_outputs,
+            set_extension=False,
+            use_bin=job_wrapper.use_metadata_binary,
+            compute_version_path=f"{POD_JOB}/outputs/COMMAND_VERSION",
+            kwds={"overwrite": False},
+        )
+        return str(command) if command else None
+
+    def _submit(
+        self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any, settings: ArgoSettings
+    ) -> None:
+        job_wrapper = ajs.job_wrapper
+        job = job_wrapper.get_job()
+        metadata_command = self._metadata_command(job_wrapper, settings)
+        script = self.get_job_file(
+            job_wrapper,
+            working_directory=POD_JOB,
+            shell=job_wrapper.shell,
+            galaxy_virtual_env=None,
+            galaxy_lib=None,
+            tmp_dir_creation_statement=_tmp_dir_statement(job_wrapper),
+        )
+        self.write_executable_script(ajs.job_file, script, job_io=job_wrapper.job_io)
+        ajs.init_job_stream_files()
+        image = getattr(container, "container_id", None) if container is not None else None
+        if container is not None and getattr(container, "container_type", "docker") != "docker":
+            image = None
+        connection = self._connection(settings)
+        job_url = ""
+        if settings.galaxy_url:
+            job_url = f"{settings.galaxy_url}/jobs/{self.app.security.encode_id(job.id)}/view"
+        spec, plan = build_plan(
+            job_wrapper,
+            ce,
+            settings,
+            connection.stager,
+            command_line=f"{job_wrapper.shell} {POD_JOB}/{os.path.basename(ajs.job_file)}",
+            image=image,
+            attempt=self._attempt(job),
+            metadata_command=metadata_command,
+            job_url=job_url,
+        )
+        plan.save(job_wrapper.working_directory)
+        workflow = compile_job(spec, settings).to_dict()
+        name, adopted = connection.argo.submit(workflow)
+        if adopted:
+            log.info("(%s) adopted existing workflow %s", job_wrapper.get_id_tag(), name)
+        ajs.job_id = name
+        ajs.plan = plan
+        job_wrapper.set_external_id(name)
+        log.info(
+            "(%s) submitted workflow %s (%d input bytes uploaded, %d objects reused)",
+            job_wrapper.get_id_tag(),
+            name,
+            plan.uploaded_bytes,
+            plan.reused_objects,
+        )
+        if job_wrapper.get_state() in (model.Job.states.DELETED, model.Job.states.DELETING):
+            # Deleted while we uploaded: the handler found no external id to stop then.
+            self.stop_job(job_wrapper)
+            return
+        self.monitor_queue.put(ajs)
+
+    # -- monitor --------------------------------------------------------------------------------
+
+    def check_watched_items(self) -> None:
+        """One LIST per Argo connection; act on every watched job from it."""
+        if not self.watched:
+            return
+        groups: dict[int, tuple[Connection, list[ArgoJobState]]] = {}
+        for ajs in self.watched:
+            connection = self._connection(ajs.settings)
+            groups.setdefault(id(connection), (connection, []))[1].append(ajs)
+        still_watched: list[ArgoJobState] = []
+        for connection, jobs in groups.values():
+            try:
+                listed = connection.argo.poll(connection.selector)
+            except ArgoError as err:
+                log.warning("polling Argo failed, keeping %d job(s) watched: %s", len(jobs), err)
+                still_watched.extend(jobs)
+                continue
+            for ajs in jobs:
+                try:
+                    if self._check(ajs, connection, listed.get(str(ajs.job_id))):
+                        still_watched.append(ajs)
+                except ArgoUnavailable as err:
+                    log.warning("(%s) Argo unavailable, checking again later: %s", ajs.job_id, err)
+                    still_watched.append(ajs)
+                except Exception:
+                    log.exception("(%s) unexpected error checking workflow", ajs.job_id)
+                    ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
+                    ajs.fail_message = "galaxy-argo could not read the workflow's status; see the handler log"
+                    self.mark_as_failed(ajs)
+        self.watched = still_watched
+
+    def _check(self, ajs: ArgoJobState, connection: Connection, listed: dict[str, Any] | None) -> bool:
+        """Act on one job; return True to keep watching it."""
+        name = str(ajs.job_id)
+        persisted = ajs.job_wrapper.get_state()
+        if persisted in (model.Job.states.DELETED, model.Job.states.DELETING):
+            return False  # the handler called stop_job
+        phase = ((listed or {}).get("status") or {}).get("phase")
+        workflow = listed
+        if listed is None or phase in _ENDED_PHASES:
+            workflow = connection.argo.get(name)
+        plan = ajs.plan
+        if workflow is None:
+            outcome = deleted_outcome(name)
+        else:
+            outcome = outcome_of(
+                workflow, memory_limit=plan.memory if plan else "", walltime=plan.walltime if plan else ""
+            )
+        if not outcome.state.finished:
+            if outcome.state is OutcomeState.RUNNING and not ajs.running:
+                ajs.running = True
+                ajs.job_wrapper.change_state(model.Job.states.RUNNING)
+            return True
+        ajs.running = False
+        ajs.outcome = outcome
+        if outcome.state in (OutcomeState.SUCCEEDED, OutcomeState.TOOL_FAILED, OutcomeState.METADATA_FAILED):
+            self.mark_as_finished(ajs)  # Galaxy's own checks decide from exit code and stdio rules
+            return False
+        if outcome.state is OutcomeState.STOPPED and persisted == model.Job.states.STOPPED:
+            self.mark_as_finished(ajs)
+            return False
+        ajs.runner_state = _RUNNER_STATE.get(outcome.state, JobState.runner_states.UNKNOWN_ERROR)
+        ajs.fail_message = f"The job failed in Argo: {outcome.reason}"
+        # An image-pull failure leaves the workflow pending: stop it; others have already ended.
+        ajs.stop_job = outcome.state is OutcomeState.IMAGE_PULL
+        log.info("(%s) %s: %s", ajs.job_wrapper.get_id_tag(), ajs.job_id, outcome.reason)
+        self._note_failure(ajs, outcome)
+        self.mark_as_failed(ajs)
+        return False
+
+    @staticmethod
+    def _note_failure(ajs: ArgoJobState, outcome: JobOutcome) -> None:
+        # Galaxy shows job stderr ("job messages") next to the tool's: say why there too.
+        try:
+            with open(ajs.error_file, "a") as handle:
+                handle.write(f"galaxy-argo: {outcome.reason} (Argo: {outcome.phase} {outcome.message})\n")
+        except OSError:
+            pass
+
+    # -- finish ---------------------------------------------------------------------------------
+
+    def finish_job(self, job_state: Any) -> None:
+        """Bring results back, verified, then let Galaxy finish the job (worker thread)."""
+        ajs: ArgoJobState = job_state
+        job_wrapper = ajs.job_wrapper
+        try:
+            self._collect(ajs)
+        except (GalaxyArgoError, OSError) as err:
+            log.warning("(%s) collecting results of %s failed: %s", job_wrapper.get_id_tag(), ajs.job_id, err)
+            ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
+            ajs.fail_message = f"The job's results could not be returned from Argo: {err}"
+            ajs.stop_job = False
+            self.fail_job(ajs)
+            return
+        plan = ajs.plan
+        if plan is not None and plan.metadata_remote:
+            # Metadata temp files hold pod paths; Galaxy maps them to the local metadata directory.
+            job_wrapper.finish = functools.partial(  # type: ignore[method-assign]
+                job_wrapper.finish, remote_metadata_directory=f"{POD_JOB}/metadata"
+            )
+        elif job_wrapper.requires_setting_metadata:
+            self._handle_metadata_externally(job_wrapper, resolve_requirements=True)
+        super().finish_job(ajs)
+        self._cleanup_objects(ajs, success=job_wrapper.get_state() == model.Job.states.OK)
+
+    def _collect(self, ajs: ArgoJobState) -> None:
+        job_wrapper = ajs.job_wrapper
+        plan = ajs.plan or JobPlan.load(job_wrapper.working_directory)
+        if plan is None:
+            raise GalaxyArgoError(f"no galaxy-argo plan in {job_wrapper.working_directory}")
+        ajs.plan = plan
+        outcome = ajs.outcome
+        manifest = (outcome.manifest if outcome else None) or {}
+        if not manifest:
+            raise GalaxyArgoError(f"workflow {ajs.job_id} ended without an outputs manifest")
+        stager = self._connection(ajs.settings).stager
+        stager.fetch_bundle(plan.job_directory_key, Path(job_wrapper.working_directory))
+        files = {f["name"]: f for f in manifest.get("files", [])}
+        downloads = []
+        for target in plan.outputs:
+            entry = files.get(target.name)
+            if entry is None:
+                continue  # Galaxy reports a missing output itself (empty dataset / tool error)
+            downloads.append(Download(target.key, Path(target.local_path), entry["size"], entry["sha256"]))
+        stager.fetch_all(downloads)
+        work = job_wrapper.working_directory
+        for stream in ("tool_stdout", "tool_stderr"):
+            src = os.path.join(work, "metadata", stream)
+            if os.path.exists(src):
+                shutil.copyfile(src, os.path.join(work, "outputs", stream))
+        exit_code_file = ajs.exit_code_file
+        if not os.path.exists(exit_code_file) and isinstance(manifest.get("exit_code"), int):
+            # Galaxy reads a missing .ec as success; the pod's own record says otherwise.
+            with open(exit_code_file, "w") as handle:
+                handle.write(f"{manifest['exit_code']}\n")
+        self._copy_work_dir_outputs(job_wrapper)
+
+    def _copy_work_dir_outputs(self, job_wrapper: Any) -> None:
+        # Galaxy's `if [ -f src -a -f dest ]; then cp src dest; fi` (command_factory), done here.
+        for source, destination in self.get_work_dir_outputs(job_wrapper):
+            matches = sorted(glob.glob(source)) or [source]
+            src = matches[0]
+            if os.path.isdir(src) and os.path.isdir(destination):
+                shutil.rmtree(destination)
+                shutil.copytree(src, destination)
+            elif os.path.isfile(src):
+                os.makedirs(os.path.dirname(destination), exist_ok=True)
+                shutil.copyfile(src, destination)
+
+    def _cleanup_objects(self, ajs: ArgoJobState, success: bool) -> None:
+        policy = ajs.settings.cleanup
+        plan = ajs.plan
+        if (
+            plan is None
+            or policy is CleanupPolicy.NEVER
+            or (policy is CleanupPolicy.ONSUCCESS and not success)
+        ):
+            return
+        try:
+            self._connection(ajs.settings).stager.delete_prefix(plan.key_prefix)
+        except StagingError as err:
+            log.warning("(%s) cleaning %s failed: %s", ajs.job_id, plan.key_prefix, err)
+
+    def fail_job(
+        self, job_state: Any, exception: bool = False, message: str = "Job failed", full_status: Any = None
+    ) -> None:
+        """Fail with the tool's own stdout/stderr when the job directory came back."""
+        ajs = job_state
+        if full_status is None:
+            full_status = {}
+            work = ajs.job_wrapper.working_directory
+            for stream in ("stdout", "stderr"):
+                for folder in ("metadata", "outputs"):
+                    path = os.path.join(work, folder, f"tool_{stream}")
+                    if os.path.exists(path):
+                        with open(path, "rb") as handle:
+                            full_status[stream] = self._job_io_for_db(handle)
+                        break
+        super().fail_job(ajs, exception=exception, message=message, full_status=full_status)
+        if isinstance(ajs, ArgoJobState) and hasattr(ajs, "settings"):
+            self._cleanup_objects(ajs, success=False)
+
+    # -- stop, recover, shutdown ----------------------------------------------------------------
+
+    def stop_job(self, job_wrapper: Any) -> None:
+        """Stop the job's workflow and delete its objects; never raises (Galaxy calls it freely)."""
+        job = job_wrapper.get_job()
+        name = job.get_job_runner_external_id()
+        if not name:
+            return
+        try:
+            settings = self.settings_for(job_wrapper)
+            connection = self._connection(settings)
+            if connection.argo.stop(name, message=f"Galaxy job {job.id} was stopped in Galaxy"):
+                log.info("(%s) stopped workflow %s", job_wrapper.get_id_tag(), name)
+            plan = JobPlan.load(job_wrapper.working_directory)
+            if plan is not None and settings.cleanup is not CleanupPolicy.NEVER:
+                connection.stager.delete_prefix(plan.key_prefix)
+        except Exception as err:  # Galaxy expects stop_job not to raise
+            log.warning("(%s) stopping workflow %s failed: %s", job_wrapper.get_id_tag(), name, err)
+
+    def recover(self, job: Any, job_wrapper: Any) -> None:
+        """Re-attach to the job's workflow after a Galaxy restart."""
+        name = job.get_job_runner_external_id()
+        if name is None:
+            # Submitted maybe, external id never saved: queue again; the same name adopts it.
+            self.put(job_wrapper)
+            return
+        ajs = ArgoJobState(
+            job_wrapper=job_wrapper,
+            job_destination=job_wrapper.job_destination,
+            files_dir=job_wrapper.working_directory,
+            job_id=name,
+        )
+        try:
+            ajs.settings = self.settings_for(job_wrapper)
+        except GalaxyArgoError as err:
+            ajs.fail_message = f"cannot recover the job: its Argo destination is misconfigured: {err}"
+            ajs.stop_job = False
+            self.mark_as_failed(ajs)
+            return
+        ajs.plan = JobPlan.load(job_wrapper.working_directory)
+        ajs.running = job.state in (model.Job.states.RUNNING, model.Job.states.STOPPED)
+        ajs.old_state = model.Job.states.RUNNING if ajs.running else model.Job.states.QUEUED
+        log.info("(%s) recovered workflow %s", job_wrapper.get_id_tag(), name)
+        self.monitor_queue.put(ajs)
+
+    def shutdown(self) -> None:
+        """Stop threads and close clients; workflows keep running for `recover`."""
+        super().shutdown()
+        self.connections.close()

@@ -75,6 +75,8 @@ _RUNNER_STATE = {
     OutcomeState.WALLTIME: JobState.runner_states.WALLTIME_REACHED,
 }
 _ENDED_PHASES = ("Succeeded", "Failed", "Error")
+#: A Running workflow whose pod has not started is read whole every this many poll cycles.
+_PENDING_EVERY = 5
 
 
 class ArgoJobState(AsynchronousJobState):
@@ -335,11 +337,23 @@ class ArgoJobRunner(AsynchronousJobRunner):
         """Act on one job; return True to keep watching it."""
         name = str(ajs.job_id)
         persisted = ajs.job_wrapper.get_state()
-        if persisted in (model.Job.states.DELETED, model.Job.states.DELETING):
-            return False  # the handler called stop_job
         phase = ((listed or {}).get("status") or {}).get("phase")
+        if persisted in (model.Job.states.DELETED, model.Job.states.DELETING):
+            # The handler called stop_job; a stopping pod may still save artifacts, so the job's
+            # objects are deleted (again) once the workflow has ended.
+            if listed is not None and phase not in _ENDED_PHASES:
+                return True
+            if ajs.plan is None:
+                ajs.plan = JobPlan.load(ajs.job_wrapper.working_directory)
+            self._cleanup_objects(ajs, success=True)
+            return False
         workflow = listed
-        if listed is None or phase in _ENDED_PHASES:
+        ajs.check_count += 1
+        # The LIST is projected without nodes: a Running workflow may still wait for its pod (image
+        # pull, scheduling). Read it whole when it ended, vanished from the LIST, or (throttled)
+        # while Galaxy still shows the job queued.
+        pending_check = phase == "Running" and not ajs.running and ajs.check_count % _PENDING_EVERY == 1
+        if listed is None or phase in _ENDED_PHASES or pending_check:
             workflow = connection.argo.get(name)
         plan = ajs.plan
         if workflow is None:

@@ -1,0 +1,160 @@
+"""``galaxy-argo dev up``: the embedded stack plus a real Galaxy whose tools run on Argo.
+
+One `DevEnvironment` is what ``dev up``, ``make demo`` and the Galaxy test suite start: SeaweedFS
+and the embedded Argo-compatible engine on loopback, then Galaxy (SQLite, its own data directory)
+with a job config whose default environment is the Argo runner. Uploads stay on Galaxy's local
+runner (they need Galaxy's own Python). The metadata image is mapped to this Python environment,
+which has Galaxy's packages, so ``metadata: remote`` really runs ``set_metadata`` in the pod.
+
+This module starts Galaxy as a subprocess and never imports Galaxy itself.
+"""
+
+from __future__ import annotations
+
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from galaxy_argo.galaxy.api import GalaxyAPI
+from galaxy_argo.galaxy.devserver import GalaxyServer
+from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
+from galaxy_argo.local.stack import EmbeddedStack
+from galaxy_argo.settings import ArgoSettings
+
+__all__ = ["DEMO_TOOLS", "DevEnvironment", "dev_job_config", "metadata_image_map", "tool_ids"]
+
+#: The project's demo tools (each with <tests>).
+DEMO_TOOLS = Path(__file__).resolve().parent / "demo_tools"
+#: Tools that run on Galaxy's local runner: they need Galaxy's Python (uploads).
+LOCAL_TOOLS = ("__DATA_FETCH__", "upload1", "__SET_METADATA__")
+
+
+def dev_job_config(
+    state_dir: Path, tool_ids: list[str] | None = None, extra_params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Galaxy job config: every tool on ``argo_env`` except uploads; OOM resubmits to more memory.
+
+    Environments: ``argo_env`` (default, remote metadata), ``argo_local_metadata``, ``argo_small``
+    (256 MiB, resubmitted to ``argo_big`` after an OOM) and ``argo_big`` (2 GiB).
+    """
+    common: dict[str, Any] = {
+        "runner": "argo",
+        "docker_enabled": True,
+        "docker_default_container_id": "debian:bookworm-slim",
+        "outputs_to_working_directory": True,
+        "metadata_strategy": "directory",
+        "embedded_state_dir": str(state_dir),
+        "cores": 1,
+        "memory": "1Gi",
+        "retry_limit": 1,
+        **(extra_params or {}),
+    }
+    environments = {
+        "local_env": {"runner": "local"},
+        "argo_env": dict(common),
+        "argo_local_metadata": {**common, "metadata": "local"},
+        "argo_small": {
+            **common,
+            "memory": "256Mi",
+            "resubmit": [{"condition": "memory_limit_reached", "environment": "argo_big"}],
+        },
+        "argo_big": {**common, "memory": "2Gi"},
+    }
+    tools = [{"id": tool_id, "environment": "local_env"} for tool_id in LOCAL_TOOLS]
+    tools.append({"id": "argo_memory", "environment": "argo_small"})
+    tools.append({"id": "cat1", "environment": "argo_local_metadata"})
+    tools += [{"id": tool_id, "environment": "argo_env"} for tool_id in tool_ids or []]
+    return {
+        "runners": {
+            "local": {"load": "galaxy.jobs.runners.local:LocalJobRunner", "workers": 2},
+            "argo": {"load": "galaxy_argo.galaxy.runner:ArgoJobRunner", "workers": 4, "poll_interval": 0.5},
+        },
+        "execution": {"default": "argo_env", "environments": environments},
+        "tools": tools,
+    }
+
+
+def metadata_image_map() -> ImageMap:
+    """Map the metadata image to this Python environment (it has Galaxy's packages).
+
+    The virtualenv and the interpreter it was made from are bound read-only into the sandbox.
+    """
+    image = ArgoSettings().metadata_image
+    prefix = str(Path(sys.prefix).resolve())
+    mounts = [Mount(Path(prefix), prefix, read_only=True)]
+    base = str(Path(sys.base_prefix).resolve())
+    if base != prefix:
+        mounts.append(Mount(Path(base), base, read_only=True))
+    entry = ImageEntry(path_prepend=[f"{prefix}/bin"], extra_mounts=mounts, env={"VIRTUAL_ENV": prefix})
+    return ImageMap({image: entry, image.rsplit(":", 1)[0] + ":*": entry})
+
+
+@dataclass
+class DevEnvironment:
+    """Embedded stack + Galaxy; `start` / `stop` or ``with``."""
+
+    work_dir: Path
+    tool_dirs: list[Path] = field(default_factory=lambda: [DEMO_TOOLS])
+    port: int = 0
+    max_pods: int = 4
+    extra_params: dict[str, Any] = field(default_factory=dict)
+    stack: EmbeddedStack | None = field(default=None, init=False)
+    galaxy: GalaxyServer | None = field(default=None, init=False)
+    api: GalaxyAPI | None = field(default=None, init=False)
+    api_key: str = field(default="", init=False)
+
+    @property
+    def state_dir(self) -> Path:
+        """The embedded stack's state directory."""
+        return self.work_dir / "stack"
+
+    def start(self) -> DevEnvironment:
+        """Start the stack, then Galaxy, then make a user with an API key."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.stack = EmbeddedStack(
+                self.state_dir, max_pods=self.max_pods, image_map=metadata_image_map()
+            ).start()
+            ids = tool_ids(self.tool_dirs)
+            self.galaxy = GalaxyServer(
+                work_dir=self.work_dir / "galaxy",
+                job_config=dev_job_config(self.state_dir, ids, self.extra_params),
+                tool_dirs=list(self.tool_dirs),
+                port=self.port,
+            ).start()
+            _, self.api_key = self.galaxy.create_user()
+            self.api = GalaxyAPI(self.galaxy.url, self.api_key)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop Galaxy, then the stack; idempotent."""
+        if self.galaxy is not None:
+            self.galaxy.stop()
+        if self.stack is not None:
+            self.stack.stop()
+            self.stack = None
+
+    def __enter__(self) -> DevEnvironment:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def tool_ids(tool_dirs: list[Path]) -> list[str]:
+    """Ids of the tools (``<tool id=...>`` XML files) directly in ``tool_dirs``."""
+    ids = []
+    for directory in tool_dirs:
+        for path in sorted(Path(directory).glob("*.xml")):
+            try:
+                root = ET.parse(path).getroot()
+            except ET.ParseError:
+                continue
+            if root.tag == "tool" and root.get("id"):
+                ids.append(str(root.get("id")))
+    return ids

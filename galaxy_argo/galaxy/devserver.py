@@ -1,0 +1,514 @@
+"""Start and stop a real Galaxy server as a subprocess: API only, SQLite, no client build.
+
+Used by the integration tests, ``make demo`` and ``dev up``. It follows the checked recipe in
+``GALAXY.md``: ``uvicorn --factory galaxy.webapps.galaxy.fast_factory:factory`` with
+``GALAXY_CONFIG_FILE`` pointing at a minimal ``galaxy.yml``
+(https://docs.galaxyproject.org/en/master/admin/config.html). Galaxy is never imported here, so
+this module loads anywhere; only the interpreter given as ``python`` needs ``galaxy-app``.
+
+Everything lives under ``work_dir``, so a restart on the same directory keeps the database,
+the datasets and the encoded ids::
+
+    <work_dir>/galaxy.yml             written on every start
+    <work_dir>/job_conf.yml           ``job_config`` as YAML
+    <work_dir>/tool_conf.xml          every tool XML found in ``tool_dirs``, plus ``cat1``
+    <work_dir>/secrets.json           id_secret and the bootstrap admin key (mode 600), made once
+    <work_dir>/data/                  Galaxy's data_dir (datasets, job directories, universe.sqlite)
+    <work_dir>/galaxy.log             uvicorn and Galaxy output, appended
+    <work_dir>/galaxy.pid             the running server (a killed parent's orphan is stopped on start)
+"""
+
+from __future__ import annotations
+
+import atexit
+import http.client
+import importlib.util
+import json
+import logging
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from xml.sax.saxutils import quoteattr
+
+import yaml
+
+from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.galaxy.api import GalaxyAPI, GalaxyAPIError
+
+__all__ = ["DEMO_TOOLS_DIR", "GalaxyServer", "GalaxyServerError", "bundled_tool"]
+
+log = logging.getLogger(__name__)
+
+#: The demo tools shipped with this package (``argo_upper``, ``argo_fail``, ...).
+DEMO_TOOLS_DIR = Path(__file__).resolve().parent / "demo_tools"
+#: The repository root: put on the Galaxy process's PYTHONPATH so ``galaxy_argo`` imports there.
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+_HOST = "127.0.0.1"
+_FACTORY = "galaxy.webapps.galaxy.fast_factory:factory"
+_CAT1 = ("tools", "bundled", "filters", "catWrapper.xml")
+_POLL_SECONDS = 0.25
+_LOG_TAIL_LINES = 40
+_PORT_CONFLICT = ("address already in use", "Errno 98")
+_START_ATTEMPTS = 3
+
+
+class GalaxyServerError(GalaxyArgoError):
+    """The Galaxy subprocess could not be configured, started or reached; the message says why."""
+
+
+class _PortTaken(GalaxyServerError):
+    """uvicorn could not bind the port our probe found free (another process took it meanwhile)."""
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def bundled_tool(python: str = sys.executable, parts: tuple[str, ...] = _CAT1) -> Path:
+    """Path of a tool shipped inside the ``galaxy`` package of ``python`` (default: ``cat1``).
+
+    Galaxy is located with `importlib.util.find_spec`, which does not import it; for another
+    interpreter the same lookup runs in that interpreter.
+
+    Raises:
+        GalaxyServerError: ``galaxy`` is not installed for ``python``, or the file is missing.
+    """
+    # Compare unresolved paths: venv interpreters are symlinks to one shared base interpreter.
+    if os.path.abspath(python) == os.path.abspath(sys.executable):
+        spec = importlib.util.find_spec("galaxy")
+        roots = list(spec.submodule_search_locations or []) if spec is not None else []
+    else:
+        code = (
+            "import importlib.util, json; s = importlib.util.find_spec('galaxy'); "
+            "print(json.dumps(list(s.submodule_search_locations or []) if s else []))"
+        )
+        try:
+            result = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False)
+        except OSError as err:
+            raise GalaxyServerError(
+                f"could not run {python!r}: {err.strerror or err}; pass python= the interpreter of a venv "
+                "with galaxy-argo[galaxy] installed"
+            ) from err
+        roots = json.loads(result.stdout) if result.returncode == 0 else []
+    for root in roots:
+        path = Path(root).joinpath(*parts)
+        if path.is_file():
+            return path
+    raise GalaxyServerError(
+        f"{'/'.join(parts)} not found in the galaxy package of {python} (searched {roots or 'nothing'}); "
+        "install galaxy-argo[galaxy] (galaxy-app and galaxy-web-apps) into that interpreter's venv"
+    )
+
+
+def _tool_files(tool_dirs: list[Path]) -> list[Path]:
+    """Every ``*.xml`` whose root element is ``<tool>`` (macro files and the like are skipped)."""
+    found: list[Path] = []
+    for directory in tool_dirs:
+        if not directory.is_dir():
+            raise GalaxyServerError(f"tool directory {directory} does not exist")
+        for path in sorted(directory.glob("*.xml")):
+            try:
+                root = ET.parse(path).getroot()
+            except ET.ParseError as err:
+                raise GalaxyServerError(f"tool file {path} is not well-formed XML: {err}") from err
+            if root.tag == "tool":
+                found.append(path.resolve())
+    return found
+
+
+def _secrets(work_dir: Path) -> dict[str, str]:
+    """The id_secret and bootstrap admin key of this work_dir, made once and kept (mode 600).
+
+    Keeping ``id_secret`` keeps every encoded id valid across restarts on the same database.
+    """
+    path = work_dir / "secrets.json"
+    if path.exists():
+        saved: dict[str, str] = json.loads(path.read_text())
+        return saved
+    made = {"id_secret": secrets.token_hex(16), "admin_key": secrets.token_hex(16)}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(made, handle)
+    return made
+
+
+@dataclass
+class GalaxyServer:
+    """A Galaxy web server and job handler in one subprocess, listening on 127.0.0.1 only.
+
+    Use ``with GalaxyServer(...) as galaxy:`` or `start` / `stop`. ``job_config`` is the job
+    configuration mapping (``runners``, ``execution``, ``tools``) written as ``job_conf.yml``.
+    """
+
+    work_dir: Path
+    job_config: dict[str, Any]
+    tool_dirs: list[Path]
+    #: 0 picks a free port on the first start; later starts reuse it.
+    port: int = 0
+    #: Interpreter of a venv with galaxy-app and galaxy-web-apps installed.
+    python: str = sys.executable
+    #: Extra keys under ``galaxy:``, merged last (they win).
+    extra_config: dict[str, Any] = field(default_factory=dict)
+    #: Extra environment variables for the Galaxy process.
+    env: dict[str, str] = field(default_factory=dict)
+    #: Email of the admin user `create_user` makes by default.
+    admin_email: str = "demo@example.org"
+    #: Seconds the last `start` took until ``/api/version`` answered.
+    startup_seconds: float = field(default=0.0, init=False)
+    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _log_offset: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.work_dir = Path(self.work_dir).resolve()
+        self.tool_dirs = [Path(d).resolve() for d in self.tool_dirs]
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        self._keys = _secrets(self.work_dir)
+
+    # -- properties --
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:8080`` (the port is known after `start`)."""
+        return f"http://{_HOST}:{self.port}"
+
+    @property
+    def admin_key(self) -> str:
+        """The ``bootstrap_admin_api_key``: admin calls (creating users) without a user."""
+        return self._keys["admin_key"]
+
+    @property
+    def log_path(self) -> Path:
+        """Where uvicorn's and Galaxy's output goes (appended across starts)."""
+        return self.work_dir / "galaxy.log"
+
+    @property
+    def config_path(self) -> Path:
+        """The ``galaxy.yml`` this server runs with."""
+        return self.work_dir / "galaxy.yml"
+
+    @property
+    def data_dir(self) -> Path:
+        """Galaxy's ``data_dir``: datasets, job directories and the SQLite database."""
+        return self.work_dir / "data"
+
+    @property
+    def running(self) -> bool:
+        """Whether the subprocess is alive (not whether it answers)."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id (and process group id) of the server, while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    # -- lifecycle --
+
+    def start(self, timeout: float = 180) -> GalaxyServer:
+        """Write the configuration, launch Galaxy and wait until ``GET /api/version`` answers.
+
+        Args:
+            timeout: Seconds to wait for the API, over all attempts.
+
+        Returns:
+            This server, for ``galaxy = GalaxyServer(...).start()``.
+
+        Raises:
+            GalaxyServerError: The process exited early or did not answer in time; the message ends
+                with the last lines of ``galaxy.log``.
+        """
+        if self.running:
+            raise GalaxyServerError(f"Galaxy is already running at {self.url} (pid {self.pid})")
+        began = time.monotonic()
+        deadline = began + timeout
+        self._reap_orphan()
+        pick_port = self.port == 0
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            if pick_port:
+                self.port = _free_port()
+            try:
+                self._write_config()
+                self._check_port_free()
+                self._launch()
+                self._wait_ready(deadline)
+                break
+            except _PortTaken:
+                self.stop()
+                if not pick_port or attempt == _START_ATTEMPTS:
+                    raise
+                log.info("port %d taken meanwhile; retrying Galaxy on a new port", self.port)
+            except BaseException:
+                self.stop()
+                raise
+        self.startup_seconds = time.monotonic() - began
+        log.info("Galaxy at %s (pid %s) answered after %.1f s", self.url, self.pid, self.startup_seconds)
+        return self
+
+    def stop(self, timeout: float = 60) -> None:
+        """Stop Galaxy's process group: SIGTERM, SIGKILL after ``timeout`` seconds. Safe to repeat."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        atexit.unregister(self.stop)
+        if process.poll() is None:
+            self._signal_group(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("Galaxy (pid %d) ignored SIGTERM for %.0f s; killing it", process.pid, timeout)
+                self._signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        # Anything the server started in its group and left behind goes with it.
+        self._signal_group(process.pid, signal.SIGKILL)
+        self._pid_path.unlink(missing_ok=True)
+
+    def restart(self, timeout: float = 180) -> None:
+        """Stop and start again on the same port, work_dir and database."""
+        self.stop()
+        self.start(timeout)
+
+    def __enter__(self) -> GalaxyServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- API helpers --
+
+    def api(self, key: str | None = None) -> GalaxyAPI:
+        """A client for this server, with ``key`` or else the bootstrap admin key."""
+        return GalaxyAPI(self.url, key or self.admin_key)
+
+    def create_user(
+        self,
+        email: str | None = None,
+        username: str = "demo",
+        password: str = "galaxy-argo-demo",
+    ) -> tuple[str, str]:
+        """Create a user (or find it, on a reused database) and give it a new API key.
+
+        Args:
+            email: Defaults to `admin_email`, which ``galaxy.yml`` lists in ``admin_users``.
+            username: Public name (lower case letters, digits, ``.``, ``_``, ``-``).
+            password: At least six characters.
+
+        Returns:
+            ``(user_id, api_key)``.
+        """
+        email = email or self.admin_email
+        with self.api() as admin:
+            try:
+                user_id = admin.create_user(email, username, password)
+            except GalaxyAPIError as err:
+                existing = admin.find_user(email) if err.status == 400 else None
+                if existing is None:
+                    raise
+                user_id = existing
+            return user_id, admin.create_api_key(user_id)
+
+    # -- internals --
+
+    def galaxy_config(self) -> dict[str, Any]:
+        """The ``galaxy:`` section written to ``galaxy.yml`` (``extra_config`` merged last)."""
+        work = self.work_dir
+        config: dict[str, Any] = {
+            "data_dir": str(self.data_dir),
+            "database_connection": f"sqlite:///{self.data_dir / 'universe.sqlite'}?isolation_level=IMMEDIATE",
+            "database_auto_migrate": True,
+            "tool_config_file": str(work / "tool_conf.xml"),
+            "job_config_file": str(work / "job_conf.yml"),
+            "tool_data_table_config_path": str(work / "tool_data_table_conf.xml"),
+            "data_manager_config_file": str(work / "data_manager_conf.xml"),
+            "bootstrap_admin_api_key": self.admin_key,
+            "admin_users": self.admin_email,
+            "id_secret": self._keys["id_secret"],
+            "galaxy_infrastructure_url": self.url,
+            "conda_auto_init": False,
+            "conda_auto_install": False,
+            "watch_tools": False,
+            "enable_celery_tasks": False,
+            "check_migrate_tools": False,
+            "allow_local_account_creation": True,
+            "require_login": False,
+            "involucro_auto_init": False,
+            "enable_mulled_containers": False,
+            "job_runner_monitor_sleep": 0.5,
+            "outputs_to_working_directory": True,
+            "metadata_strategy": "directory",
+        }
+        config.update(self.extra_config)
+        return config
+
+    def _write_config(self) -> None:
+        work = self.work_dir
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        tools = [bundled_tool(self.python), *_tool_files(self.tool_dirs)]
+        lines = ['<toolbox monitor="false">', '  <section id="galaxy_argo" name="galaxy-argo">']
+        lines += [f"    <tool file={quoteattr(str(path))} />" for path in tools]
+        lines += ["  </section>", "</toolbox>", ""]
+        (work / "tool_conf.xml").write_text("\n".join(lines))
+        (work / "tool_data_table_conf.xml").write_text("<tables/>\n")
+        (work / "data_manager_conf.xml").write_text("<data_managers/>\n")
+        (work / "job_conf.yml").write_text(yaml.safe_dump(self.job_config, sort_keys=False))
+        document = {"gravity": {"process_manager": "none"}, "galaxy": self.galaxy_config()}
+        self.config_path.write_text(yaml.safe_dump(document, sort_keys=False))
+        os.chmod(self.config_path, 0o600)  # holds id_secret and the admin key
+
+    def _check_port_free(self) -> None:
+        """Fail at once on a taken port: uvicorn would find out only after building the whole app."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                sock.bind((_HOST, self.port))
+            except OSError as err:
+                raise _PortTaken(
+                    f"cannot start Galaxy on {self.url}: the port is taken ({err.strerror or err}); "
+                    "stop what listens there or pass port=0 to pick a free one"
+                ) from err
+
+    def _environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        pythonpath = [str(_REPO_ROOT), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(pythonpath))
+        env["GALAXY_CONFIG_FILE"] = str(self.config_path)
+        return env
+
+    def _command(self) -> list[str]:
+        return [
+            self.python, "-m", "uvicorn", "--factory", _FACTORY, "--host", _HOST, "--port", str(self.port),
+        ]  # fmt: skip
+
+    def _launch(self) -> None:
+        """Start uvicorn in a new session (its own process group), output appended to ``galaxy.log``."""
+        command = self._command()
+        with open(self.log_path, "ab") as log_file:
+            self._log_offset = log_file.tell()
+            log_file.write(f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n".encode())
+            log_file.flush()
+            try:
+                self._process = subprocess.Popen(
+                    command,
+                    cwd=self.work_dir,
+                    env=self._environment(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            except OSError as err:
+                raise GalaxyServerError(
+                    f"could not run {self.python!r}: {err.strerror or err}; pass python= the interpreter "
+                    "of a venv with galaxy-argo[galaxy] installed"
+                ) from err
+        atexit.register(self.stop)
+        self._pid_path.write_text(f"{self._process.pid}\n")
+
+    @property
+    def _pid_path(self) -> Path:
+        return self.work_dir / "galaxy.pid"
+
+    def _reap_orphan(self) -> None:
+        """Stop a Galaxy left running on this work_dir by a process that was killed (SIGKILL skips atexit).
+
+        Two servers on one SQLite database would fight over it. Only a process running Galaxy's
+        factory with ``GALAXY_CONFIG_FILE`` set to this very ``galaxy.yml`` is touched.
+        """
+        try:
+            pid = int(self._pid_path.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return
+        if (
+            _FACTORY.encode() not in cmdline
+            or f"GALAXY_CONFIG_FILE={self.config_path}".encode() not in environ
+        ):
+            return
+        log.warning("stopping Galaxy pid %d left behind on %s by a killed process", pid, self.work_dir)
+        self._signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+        self._signal_group(pid, signal.SIGKILL)
+        self._pid_path.unlink(missing_ok=True)
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Poll ``GET /api/version`` until it answers 200, the process exits, or the deadline passes."""
+        while True:
+            process = self._process
+            if process is None or process.poll() is not None:
+                code = None if process is None else process.returncode
+                tail = self._log_tail()
+                # uvicorn's bind error is followed by Galaxy's shutdown lines: search the whole run.
+                taken = any(self._log_since_start_contains(text) for text in _PORT_CONFLICT)
+                kind = _PortTaken if taken else GalaxyServerError
+                raise kind(
+                    f"Galaxy exited with code {code} before {self.url}/api/version answered. "
+                    f"Last lines of {self.log_path}:\n{tail}"
+                )
+            # uvicorn binds only after Galaxy has built the whole app (about 20 s), so until our own
+            # process says it listens, an answer may come from another server holding the port.
+            if self._version_answers() and self._log_since_start_contains(f"Uvicorn running on {self.url}"):
+                return
+            if time.monotonic() >= deadline:
+                raise GalaxyServerError(
+                    f"Galaxy at {self.url} did not answer /api/version in time (pid {process.pid} still "
+                    f"running); the machine may be overloaded, or see the last lines of {self.log_path}:\n"
+                    f"{self._log_tail()}"
+                )
+            time.sleep(_POLL_SECONDS)
+
+    def _version_answers(self) -> bool:
+        """Whether ``/api/version`` answers 200 (http.client: no proxy from the environment)."""
+        connection = http.client.HTTPConnection(_HOST, self.port, timeout=5.0)
+        try:
+            connection.request("GET", "/api/version")
+            response = connection.getresponse()
+            response.read()
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            connection.close()
+        return response.status == 200
+
+    def _log_since_start_contains(self, text: str) -> bool:
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self._log_offset)
+                return text.encode() in handle.read()
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        """The last lines written to ``galaxy.log`` by this start, with the secrets scrubbed."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(self._log_offset)
+                text = handle.read().decode(errors="replace")
+        except OSError as err:
+            return f"(log unreadable: {err})"
+        lines = [line for line in text.splitlines() if line.strip()]
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty)"
+        for secret in self._keys.values():
+            tail = tail.replace(secret, "<redacted>")
+        return tail
+
+    @staticmethod
+    def _signal_group(pgid: int, signum: signal.Signals) -> None:
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            pass

@@ -1,0 +1,86 @@
+"""One real Galaxy 26.1.2 + embedded stack per session (`DevEnvironment`), always stopped."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from galaxy_argo.argo import ArgoClient
+from galaxy_argo.connections import s3_client
+from galaxy_argo.galaxy.api import GalaxyAPI
+from galaxy_argo.galaxy.dev import DevEnvironment
+from galaxy_argo.local.stack import StackInfo
+from galaxy_argo.settings import ArgoSettings
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
+    env = DevEnvironment(tmp_path_factory.mktemp("dev"))
+    env.start()
+    try:
+        yield env
+    finally:
+        env.stop()
+
+
+@pytest.fixture(scope="session")
+def api(dev: DevEnvironment) -> GalaxyAPI:
+    assert dev.api is not None
+    return dev.api
+
+
+@pytest.fixture(scope="session")
+def stack_info(dev: DevEnvironment) -> StackInfo:
+    assert dev.stack is not None
+    return dev.stack.info()
+
+
+@pytest.fixture(scope="session")
+def argo(stack_info: StackInfo) -> ArgoClient:
+    return ArgoClient(stack_info.argo_server_url, token=stack_info.token, namespace=stack_info.namespace)
+
+
+@pytest.fixture(scope="session")
+def s3(stack_info: StackInfo) -> Any:
+    return s3_client(ArgoSettings.from_params(stack_info.destination_params()))
+
+
+@pytest.fixture(scope="session")
+def history(api: GalaxyAPI) -> str:
+    return api.create_history("galaxy-argo tests")
+
+
+@pytest.fixture(scope="session")
+def text_dataset(api: GalaxyAPI, history: str) -> Callable[[str], str]:
+    """Upload text (runs on Galaxy's local runner) and return the dataset id once it is ok."""
+
+    def upload(text: str, file_type: str = "txt") -> str:
+        dataset = api.upload_text(history, text, file_type=file_type, name="input.txt")
+        api.wait_for_dataset(history, dataset, timeout=120)
+        return dataset
+
+    return upload
+
+
+def run_and_wait(
+    api: GalaxyAPI, history: str, tool_id: str, inputs: dict[str, Any], timeout: float = 180
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run a tool; return (Galaxy's run reply, the finished job's full details)."""
+    reply = api.run_tool(history, tool_id, inputs)
+    job = api.wait_for_job(reply["jobs"][0]["id"], timeout=timeout)
+    return reply, job
+
+
+def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``condition`` until truthy; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.2)

@@ -1,0 +1,212 @@
+"""ArgoJobRunner against a real Galaxy, the embedded engine over HTTP and the real S3 server."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+from galaxy_argo.argo import ArgoClient
+from galaxy_argo.galaxy.api import GalaxyAPI
+from galaxy_argo.galaxy.dev import DevEnvironment
+from galaxy_argo.local.stack import StackInfo
+from galaxy_argo.naming import LABEL_PREFIX
+from tests.galaxy.conftest import run_and_wait, wait_until
+
+
+def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return list(listing.get("Contents", []))
+
+
+def output_ids(reply: dict[str, Any]) -> dict[str, str]:
+    return {o["output_name"]: o["id"] for o in reply["outputs"]}
+
+
+def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
+    api: GalaxyAPI,
+    history: str,
+    text_dataset: Callable[..., str],
+    argo: ArgoClient,
+    s3: Any,
+    stack_info: StackInfo,
+) -> None:
+    dataset = text_dataset("hello\nargo\n")
+    reply, job = run_and_wait(api, history, "argo_upper", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok", job
+    assert api.dataset_content(output_ids(reply)["output"]) == b"HELLO\nARGO\n"
+    name = job["external_id"]
+    assert name.startswith("galaxy-main-")
+    workflow = argo.get(name)
+    assert workflow is not None and workflow["status"]["phase"] == "Succeeded"
+    labels = workflow["metadata"]["labels"]
+    assert labels[f"{LABEL_PREFIX}/tool-id"] == "argo_upper"
+    assert labels[f"{LABEL_PREFIX}/job-id"] == name.removeprefix("galaxy-main-")
+    assert workflow["metadata"]["annotations"]["workflows.argoproj.io/title"].startswith(
+        "Upper-case text · Galaxy job"
+    )
+    containers = {c["name"] for c in workflow["spec"]["templates"][0]["containerSet"]["containers"]}
+    assert containers == {"stage-in", "run", "metadata", "main"}
+    # cleanup: onsuccess (default) removed the job's own objects once Galaxy had them
+    assert objects_under(s3, stack_info.bucket, f"galaxy-argo/jobs/{name}/") == []
+
+
+def test_several_inputs_and_outputs(api: GalaxyAPI, history: str, text_dataset: Callable[..., str]) -> None:
+    first = text_dataset("a\nb\n")
+    second = text_dataset("c\n")
+    reply, job = run_and_wait(
+        api,
+        history,
+        "argo_multi",
+        {"first": {"src": "hda", "id": first}, "second": {"src": "hda", "id": second}},
+    )
+    assert job["state"] == "ok", job
+    outputs = output_ids(reply)
+    assert len(outputs) == 2
+    contents = {name: api.dataset_content(i) for name, i in outputs.items()}
+    assert any(b"a\nb\nc\n" == c for c in contents.values()), contents
+
+
+def test_from_work_dir_output(api: GalaxyAPI, history: str, text_dataset: Callable[..., str]) -> None:
+    dataset = text_dataset("x\ny\nz\n")
+    reply, job = run_and_wait(api, history, "argo_from_work_dir", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok", job
+    content = api.dataset_content(next(iter(output_ids(reply).values())))
+    assert content.strip(), "from_work_dir output came back empty"
+
+
+def test_discovered_datasets_come_back(api: GalaxyAPI, history: str) -> None:
+    reply, job = run_and_wait(api, history, "argo_discover", {"count": 3})
+    assert job["state"] == "ok", job
+    collection = reply["output_collections"][0]["id"]
+    elements = wait_until(
+        lambda: api.get(f"/api/dataset_collections/{collection}")["elements"],
+        60,
+        "the discovered collection's elements",
+    )
+    names = sorted(e["element_identifier"] for e in elements)
+    assert names == ["part_1", "part_2", "part_3"]
+    first = elements[0]["object"]["id"]
+    assert api.dataset_content(first).startswith(b"part ")
+
+
+def test_tool_directory_script(api: GalaxyAPI, history: str, text_dataset: Callable[..., str]) -> None:
+    dataset = text_dataset("one\ntwo\n")
+    reply, job = run_and_wait(api, history, "argo_script", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok", job
+    assert api.dataset_content(next(iter(output_ids(reply).values()))).strip()
+
+
+def test_tool_failure_shows_exit_code_and_stderr(api: GalaxyAPI, history: str) -> None:
+    _, job = run_and_wait(api, history, "argo_fail", {})
+    assert job["state"] == "error"
+    assert job["exit_code"] == 1
+    assert "something went wrong" in job["tool_stderr"]
+
+
+def test_same_input_twice_is_uploaded_once(
+    api: GalaxyAPI, history: str, text_dataset: Callable[..., str], s3: Any, stack_info: StackInfo
+) -> None:
+    text = "uploaded once\n"
+    dataset = text_dataset(text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    key = f"galaxy-argo/objects/sha256/{digest[:2]}/{digest}"
+    _, job = run_and_wait(api, history, "argo_upper", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok"
+    first = s3.head_object(Bucket=stack_info.bucket, Key=key)
+    _, job = run_and_wait(api, history, "argo_upper", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok"
+    second = s3.head_object(Bucket=stack_info.bucket, Key=key)
+    assert second["LastModified"] == first["LastModified"]
+    assert second["ETag"] == first["ETag"]
+
+
+def test_local_metadata_on_a_bundled_tool(
+    api: GalaxyAPI, history: str, text_dataset: Callable[..., str], argo: ArgoClient
+) -> None:
+    dataset = text_dataset("chr1\t1\t2\n", file_type="tabular")
+    reply, job = run_and_wait(api, history, "cat1", {"input1": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok", job
+    workflow = argo.get(job["external_id"])
+    assert workflow is not None
+    containers = {c["name"] for c in workflow["spec"]["templates"][0]["containerSet"]["containers"]}
+    assert "metadata" not in containers  # metadata: local on this environment
+    out = api.dataset(next(iter(output_ids(reply).values())))
+    assert out["extension"] == "tabular" and out["metadata_columns"] == 3
+
+
+def test_oom_is_resubmitted_to_more_memory_and_succeeds(
+    api: GalaxyAPI, history: str, argo: ArgoClient
+) -> None:
+    _, job = run_and_wait(api, history, "argo_memory", {"mib": 400}, timeout=240)
+    assert job["state"] == "ok", job
+    assert job["external_id"].endswith("-r1"), job["external_id"]
+    first = argo.get(job["external_id"].removesuffix("-r1"))
+    assert first is not None and first["status"]["phase"] == "Failed"
+    assert "OOMKilled" in str(first["status"])
+
+
+def what_the_user_sees(api: GalaxyAPI, reply: dict[str, Any]) -> str:
+    """The output dataset's message in the history (Galaxy puts the job's failure reason there)."""
+    return str(api.dataset(next(iter(output_ids(reply).values())))["misc_info"])
+
+
+def test_oom_beyond_the_biggest_destination_says_why(api: GalaxyAPI, history: str) -> None:
+    reply, job = run_and_wait(api, history, "argo_memory", {"mib": 2600}, timeout=240)
+    assert job["state"] == "error"
+    assert job["external_id"].endswith("-r1")  # resubmitted once, then out of destinations
+    assert what_the_user_sees(api, reply) == (
+        "The job failed in Argo: the tool used more memory than its limit (2 GiB) and was killed (OOMKilled)"
+    )
+
+
+def running_job(api: GalaxyAPI, job_id: str) -> dict[str, Any] | None:
+    job = api.job(job_id)
+    return job if job["state"] == "running" else None
+
+
+def stopped_workflow(argo: ArgoClient, name: str) -> dict[str, Any] | None:
+    workflow = argo.get(name)
+    return workflow if workflow and workflow["status"].get("phase") in ("Failed", "Error") else None
+
+
+def test_user_stops_the_job(
+    api: GalaxyAPI, history: str, argo: ArgoClient, s3: Any, stack_info: StackInfo
+) -> None:
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 120})
+    job_id = reply["jobs"][0]["id"]
+    job = wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    name = job["external_id"]
+    api.cancel_job(job_id)
+    workflow = wait_until(lambda: stopped_workflow(argo, name), 60, "the workflow to stop")
+    assert "Stopped with strategy 'Stop'" in str(workflow["status"])
+    wait_until(
+        lambda: objects_under(s3, stack_info.bucket, f"galaxy-argo/jobs/{name}/") == [],
+        30,
+        "the job's objects to be deleted",
+    )
+    assert api.job(job_id)["state"] in ("deleted", "deleting", "stopped")
+
+
+def test_operator_deletes_the_workflow(api: GalaxyAPI, history: str, argo: ArgoClient) -> None:
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 120})
+    job_id = reply["jobs"][0]["id"]
+    job = wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    name = job["external_id"]
+    assert argo.delete(name)
+    job = api.wait_for_job(job_id, timeout=60)
+    assert job["state"] == "error"
+    assert what_the_user_sees(api, reply) == (
+        f"The job failed in Argo: the workflow {name} was deleted in Argo before the job finished"
+    )
+
+
+def test_galaxy_restart_mid_job(api: GalaxyAPI, history: str, dev: DevEnvironment) -> None:
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 15})
+    job_id = reply["jobs"][0]["id"]
+    wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    assert dev.galaxy is not None
+    dev.galaxy.restart()
+    job = api.wait_for_job(job_id, timeout=180)
+    assert job["state"] == "ok", job
+    assert api.dataset_content(output_ids(reply)["output"]) == b"slept\n"

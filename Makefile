@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap busybox >/dev/null; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,local]'
+	$(PY) -m pip install -q -e '.[dev,local,galaxy]'
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv, install the package, its test tools and Debian packages
@@ -29,7 +29,7 @@ lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check galaxy_argo tests benchmarks
 	$(VENV)/bin/mypy
 
-demo: setup ## compile a sample job, validate it, show the workflow
+demo: setup ## start S3 + engine + a real Galaxy, run two tools through Argo, check their outputs
 	$(PY) -m galaxy_argo.demo
 
 bench: setup ## run the benchmarks, printing `name: value` lines

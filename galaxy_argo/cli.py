@@ -130,6 +130,40 @@ def _cmd_local_run(args: argparse.Namespace) -> int:
     return 0 if phase == "Succeeded" else 1
 
 
+def _cmd_dev_up(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment
+
+    tool_dirs = [DEMO_TOOLS, *(Path(d).resolve() for d in args.tool_dir or [])]
+    for directory in tool_dirs:
+        if not directory.is_dir():
+            raise GalaxyArgoError(f"--tool-dir {directory}: not a directory")
+    print("starting SeaweedFS, the embedded Argo engine and Galaxy (about 30 s) ...", flush=True)
+    env = DevEnvironment(Path(args.work_dir).resolve(), tool_dirs=tool_dirs, port=args.port).start()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        assert env.galaxy is not None and env.stack is not None
+        info = env.stack.info()
+        print(f"Galaxy:      {env.galaxy.url}  (started in {env.galaxy.startup_seconds:.0f} s)")
+        print(f"API key:     {env.api_key}  (user {env.galaxy.admin_email}, an admin)")
+        print(f"Argo API:    {info.argo_server_url}  namespace {info.namespace}")
+        print(f"credentials: {info.state_dir}/server.json")
+        print(f"S3:          {info.s3_endpoint_url}  bucket {info.bucket}")
+        print(f"Galaxy log:  {env.galaxy.log_path}")
+        print(f"pod logs:    {info.state_dir}/pods/")
+        print(f"tools:       {', '.join(str(d) for d in tool_dirs)} (all run on the Argo destination)")
+        print("test a tool: galaxy-tool-test -u URL -k KEY -t TOOL_ID --test-data DIR/test-data")
+        print("Ctrl-C stops everything.", flush=True)
+        done.wait()
+    finally:
+        env.stop()
+    return 0
+
+
 def _add_settings_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--destination",
@@ -191,6 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--timeout", type=float, default=600, help="seconds to wait for the workflow")
             p.add_argument("workflow", help="Workflow YAML")
         p.set_defaults(func=func)
+
+    dev = sub.add_parser("dev", help="a real Galaxy whose tools run on the embedded engine")
+    dsub = dev.add_subparsers(dest="dev_command", required=True)
+    p = dsub.add_parser("up", help="start S3 + engine + Galaxy on 127.0.0.1, print URL and API key")
+    p.add_argument("--tool-dir", action="append", metavar="DIR", help="more tools (repeatable)")
+    p.add_argument("--port", type=int, default=0, help="Galaxy's port (default: a free one)")
+    p.add_argument("--work-dir", default=".galaxy-argo/dev", help="Galaxy's and the stack's state")
+    p.set_defaults(func=_cmd_dev_up)
 
     schemas = sub.add_parser("schemas", help="Argo CRD schemas bundled for validation")
     ssub = schemas.add_subparsers(dest="schemas_command", required=True)

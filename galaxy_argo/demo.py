@@ -1,131 +1,82 @@
-"""``make demo``: a Galaxy-shaped job compiled and run end to end on the embedded stack.
+"""``make demo``: a real Galaxy runs tool jobs through the Argo runner on the embedded stack.
 
-Starts SeaweedFS and the embedded Argo-compatible engine on loopback, stages a job the way the
-runner will (input dataset, Galaxy job directory bundle), compiles its workflow, submits it
-through Hera's ``WorkflowsService``, waits, and prints the workflow, its nodes and the output
-read back from S3 with its sha256 checked against the manifest. It says plainly what is not built
-yet: the Galaxy runner itself (issue #4).
+Starts what ``galaxy-argo dev up`` starts (SeaweedFS, the embedded Argo-compatible engine and a
+real Galaxy 26.1 whose tools run on the ``argo`` destination), uploads a dataset, runs two tools
+through the Argo destination (one plain, one calling a script from its tool directory), and
+prints for each job its state, its output, its workflow and the workflow's node phases. Exits 0
+only if every job ended ``ok`` with the expected output.
+
+This module never imports Galaxy: Galaxy runs as its own process.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from galaxy_argo._hera import WorkflowsService
-from galaxy_argo._hera import models as m
-from galaxy_argo.argo_schema import validate
-from galaxy_argo.compile import compile_job
-from galaxy_argo.local.stack import EmbeddedStack
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
-from galaxy_argo.templates import build_templates
-from galaxy_argo.yamlio import dump_yaml
+from galaxy_argo.argo import ArgoClient
+from galaxy_argo.galaxy.dev import DevEnvironment
 
-__all__ = ["demo_spec", "main"]
+__all__ = ["main"]
 
-INPUT = b"chr1\t100\t200\nchr2\t300\t400\n"
-JOB_SCRIPT = (
-    "cd /galaxy/job/working\n"
-    "tr a-z A-Z < /galaxy/inputs/dataset_1.dat > /galaxy/outputs/dataset_2.dat\n"
-    'echo "converted $(wc -l < /galaxy/inputs/dataset_1.dat) lines" > ../outputs/tool_stdout\n'
-)
+INPUT = "chr1\t100\t200\nchr2\t300\t400\n"
+#: tool id -> expected output for INPUT
+CASES = {
+    "argo_upper": "CHR1\t100\t200\nCHR2\t300\t400\n",
+    "argo_script": "1: chr1\t100\t200\n2: chr2\t300\t400\n",
+}
 
 
-def demo_spec() -> JobSpec:
-    """A one-input, one-output job with Galaxy's job directory as a bundle."""
-    prefix = "galaxy-argo/demo/jobs/1"
-    return JobSpec(
-        job_id="1",
-        tool_id="demo_upper",
-        tool_version="1.0.0",
-        tool_name="Upper-case a dataset",
-        command_line="sh /galaxy/job/tool_script.sh",
-        key_prefix=prefix,
-        image="debian:bookworm-slim",
-        job_directory=StagedFile("job-directory", "/galaxy/job", f"{prefix}/job.tgz", StagedKind.DIRECTORY),
-        inputs=(
-            StagedFile(
-                "input1",
-                "/galaxy/inputs/dataset_1.dat",
-                f"{prefix}/in/dataset_1.dat",
-                size=len(INPUT),
-                sha256=hashlib.sha256(INPUT).hexdigest(),
-            ),
-        ),
-        outputs=(StagedFile("out_file1", "/galaxy/outputs/dataset_2.dat", f"{prefix}/out/dataset_2.dat"),),
-        resources=Resources(cores=1, memory_mib=256),
-    ).validate()
-
-
-def _job_bundle() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in (
-            ("job/tool_script.sh", JOB_SCRIPT.encode()),
-            ("job/working/.keep", b""),
-            ("job/outputs/.keep", b""),
-        ):
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+def _print_workflow(argo: ArgoClient, name: str) -> None:
+    workflow = argo.get(name) or {}
+    status = workflow.get("status") or {}
+    title = (workflow.get("metadata") or {}).get("annotations", {}).get("workflows.argoproj.io/title", "")
+    print(f"  workflow {name}: {status.get('phase')}  ({title})")
+    for node in sorted((status.get("nodes") or {}).values(), key=lambda n: n.get("startedAt") or ""):
+        message = node.get("message", "")
+        print(f"    {node['type']:9} {node['displayName']:28} {node['phase']:9} {message}")
 
 
 def main() -> int:
-    """Run the demo; exit 0 only when the job succeeded and its output checks out."""
-    out = Path(tempfile.mkdtemp(prefix="galaxy-argo-demo-"))
-    spec = demo_spec()
-    workflow = compile_job(spec, ArgoSettings.from_params({"namespace": "galaxy"})).to_dict()
-    validate(workflow)
-    (out / "jobspec.json").write_text(spec.to_json())
-    (out / "workflow.yaml").write_text(dump_yaml(workflow))
-    for filename, template in build_templates().items():
-        validate(template)
-        (out / filename).write_text(dump_yaml(template))
-    print(
-        f"compiled job {spec.job_id} ({spec.tool_id}) -> workflow {workflow['metadata']['name']}, "
-        "validated against Argo's CRD schema"
-    )
-    print("starting the embedded stack (SeaweedFS + Argo-compatible engine) ...")
-    with EmbeddedStack(out / "state") as stack:
-        info = stack.info()
-        if stack.s3 is None or spec.job_directory is None:
-            raise RuntimeError("the stack has no S3 server or the demo job no job directory")
-        s3 = stack.s3.client()
-        s3.put_object(Bucket=info.bucket, Key=spec.inputs[0].key, Body=INPUT)
-        s3.put_object(Bucket=info.bucket, Key=spec.job_directory.key, Body=_job_bundle())
-        service = WorkflowsService(host=info.argo_server_url, token=info.token, namespace=info.namespace)
-        name = str(service.create_workflow(m.WorkflowCreateRequest(workflow=workflow)).metadata.name)
-        deadline = time.monotonic() + 120
-        while True:
-            wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")
-            phase = (wf.get("status") or {}).get("phase")
-            if phase in ("Succeeded", "Failed", "Error") or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        print(f"workflow {name}: {phase} {wf['status'].get('message', '')}")
-        for node in wf["status"]["nodes"].values():
-            print(f"  {node['type']:9} {node['displayName']:24} {node['phase']}  {node.get('message', '')}")
-        ok = phase == "Succeeded"
-        if ok:
-            pod = next(n for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
-            manifest = json.loads(
-                next(p["value"] for p in pod["outputs"]["parameters"] if p["name"] == "outputs-manifest")
+    """Run the demo; exit 0 only when every job succeeded with the expected output."""
+    work = Path(tempfile.mkdtemp(prefix="galaxy-argo-demo-"))
+    print(f"starting SeaweedFS, the embedded Argo engine and Galaxy in {work} (about 30 s) ...", flush=True)
+    started = time.monotonic()
+    ok = True
+    with DevEnvironment(work) as env:
+        assert env.api is not None and env.stack is not None and env.galaxy is not None
+        info = env.stack.info()
+        argo = ArgoClient(info.argo_server_url, token=info.token, namespace=info.namespace)
+        api = env.api
+        print(
+            f"Galaxy {env.galaxy.url} up in {time.monotonic() - started:.0f} s; "
+            f"Argo API {info.argo_server_url}"
+        )
+        history = api.create_history("galaxy-argo demo")
+        dataset = api.upload_text(history, INPUT, file_type="txt", name="regions.txt")
+        api.wait_for_dataset(history, dataset, timeout=180)
+        print(f"uploaded dataset {dataset} ({len(INPUT)} bytes) on Galaxy's local runner")
+        for tool_id, expected in CASES.items():
+            began = time.monotonic()
+            reply = api.run_tool(history, tool_id, {"input": {"src": "hda", "id": dataset}})
+            job = api.wait_for_job(reply["jobs"][0]["id"], timeout=300)
+            output = api.dataset_content(reply["outputs"][0]["id"]).decode(errors="replace")
+            right = job["state"] == "ok" and output == expected
+            ok = ok and right
+            print(
+                f"\njob {job['id']} ({tool_id}): {job['state']} in {time.monotonic() - began:.1f} s, "
+                f"exit code {job.get('exit_code')}, output {'as expected' if right else 'WRONG'}:"
             )
-            data = s3.get_object(Bucket=info.bucket, Key=spec.outputs[0].key)["Body"].read()
-            recorded = manifest["files"][0]["sha256"]
-            ok = hashlib.sha256(data).hexdigest() == recorded and manifest["exit_code"] == 0
-            print(f"output {spec.outputs[0].key}: {data!r}")
-            print(f"  sha256 {recorded} {'matches' if ok else 'DOES NOT MATCH'} the outputs manifest")
-    print(f"files: {out}/ (jobspec.json, workflow.yaml, WorkflowTemplates, state/ with pod logs)")
-    print("not built yet: the Galaxy job runner (issue #4), so no Galaxy server takes part in this demo.")
+            print("  " + output.rstrip("\n").replace("\n", "\n  "))
+            if job.get("tool_stderr"):
+                print(f"  tool stderr: {job['tool_stderr'].strip()}")
+            _print_workflow(argo, job.get("external_id") or "")
+        print(f"\nGalaxy log: {env.galaxy.log_path}")
+        print(f"pod logs and volumes: {info.state_dir}/pods/ (failed pods are kept)")
+        print("for an interactive Galaxy on the same stack: galaxy-argo dev up")
+    print("\ndemo " + ("passed" if ok else "FAILED"))
     return 0 if ok else 1
 
 

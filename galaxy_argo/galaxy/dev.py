@@ -32,7 +32,11 @@ LOCAL_TOOLS = ("__DATA_FETCH__", "upload1", "__SET_METADATA__")
 
 
 def dev_job_config(
-    state_dir: Path, tool_ids: list[str] | None = None, extra_params: dict[str, Any] | None = None
+    state_dir: Path,
+    tool_ids: list[str] | None = None,
+    extra_params: dict[str, Any] | None = None,
+    extra_environments: dict[str, dict[str, Any]] | None = None,
+    tool_environments: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Galaxy job config: every tool on ``argo_env`` except uploads; OOM resubmits to more memory.
 
@@ -51,7 +55,7 @@ def dev_job_config(
         "retry_limit": 1,
         **(extra_params or {}),
     }
-    environments = {
+    environments: dict[str, dict[str, Any]] = {
         "local_env": {"runner": "local"},
         "argo_env": dict(common),
         "argo_local_metadata": {**common, "metadata": "local"},
@@ -62,10 +66,14 @@ def dev_job_config(
         },
         "argo_big": {**common, "memory": "2Gi"},
     }
+    for name, params in (extra_environments or {}).items():
+        environments[name] = {**common, **params}
+    routed = dict(tool_environments or {})
     tools = [{"id": tool_id, "environment": "local_env"} for tool_id in LOCAL_TOOLS]
     tools.append({"id": "argo_memory", "environment": "argo_small"})
     tools.append({"id": "cat1", "environment": "argo_local_metadata"})
-    tools += [{"id": tool_id, "environment": "argo_env"} for tool_id in tool_ids or []]
+    tools += [{"id": tool_id, "environment": routed.pop(tool_id, "argo_env")} for tool_id in tool_ids or []]
+    tools += [{"id": tool_id, "environment": environment} for tool_id, environment in routed.items()]
     return {
         "runners": {
             "local": {"load": "galaxy.jobs.runners.local:LocalJobRunner", "workers": 2},
@@ -100,6 +108,9 @@ class DevEnvironment:
     port: int = 0
     max_pods: int = 4
     extra_params: dict[str, Any] = field(default_factory=dict)
+    #: More environments (name -> params over the common Argo ones) and tool id -> environment.
+    extra_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tool_environments: dict[str, str] = field(default_factory=dict)
     stack: EmbeddedStack | None = field(default=None, init=False)
     galaxy: GalaxyServer | None = field(default=None, init=False)
     api: GalaxyAPI | None = field(default=None, init=False)
@@ -120,7 +131,9 @@ class DevEnvironment:
             ids = tool_ids(self.tool_dirs)
             self.galaxy = GalaxyServer(
                 work_dir=self.work_dir / "galaxy",
-                job_config=dev_job_config(self.state_dir, ids, self.extra_params),
+                job_config=dev_job_config(
+                    self.state_dir, ids, self.extra_params, self.extra_environments, self.tool_environments
+                ),
                 tool_dirs=list(self.tool_dirs),
                 port=self.port,
             ).start()

@@ -11,14 +11,29 @@ import pytest
 from galaxy_argo.argo import ArgoClient
 from galaxy_argo.connections import s3_client
 from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DevEnvironment
+from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.settings import ArgoSettings
+
+#: A tool routed to an environment whose params hold a typo, to see what the user is told.
+MISCONFIGURED_TOOL = """<tool id="argo_misconfigured" name="Misconfigured" version="0.1.0" profile="22.05">
+    <command>echo never > '$output'</command>
+    <inputs/>
+    <outputs><data name="output" format="txt"/></outputs>
+</tool>
+"""
 
 
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
-    env = DevEnvironment(tmp_path_factory.mktemp("dev"))
+    extra_tools = tmp_path_factory.mktemp("extra-tools")
+    (extra_tools / "argo_misconfigured.xml").write_text(MISCONFIGURED_TOOL)
+    env = DevEnvironment(
+        tmp_path_factory.mktemp("dev"),
+        tool_dirs=[DEMO_TOOLS, extra_tools],
+        extra_environments={"argo_typo": {"memory": "lots"}},
+        tool_environments={"argo_misconfigured": "argo_typo"},
+    )
     env.start()
     try:
         yield env

@@ -210,3 +210,14 @@ def test_galaxy_restart_mid_job(api: GalaxyAPI, history: str, dev: DevEnvironmen
     job = api.wait_for_job(job_id, timeout=180)
     assert job["state"] == "ok", job
     assert api.dataset_content(output_ids(reply)["output"]) == b"slept\n"
+
+
+def test_bad_destination_param_fails_the_job_naming_it(api: GalaxyAPI, history: str) -> None:
+    reply, job = run_and_wait(api, history, "argo_misconfigured", {})
+    assert job["state"] == "error"
+    assert job.get("external_id") is None  # nothing was submitted
+    seen = what_the_user_sees(api, reply)
+    assert seen == (
+        "Argo destination 'argo_typo' is misconfigured: destination param 'memory' = 'lots': expected "
+        "memory as GiB (e.g. 4 or 7.5) or a Kubernetes quantity (e.g. 8Gi, 512Mi)"
+    )

@@ -360,6 +360,7 @@ class SeaweedS3:
         try:
             self._save_ports()
             self._ensure_bucket()
+            self._wait_data_path(time.monotonic() + 60)
             self.abort_stale_uploads()
         except BaseException:
             self.stop()
@@ -552,6 +553,30 @@ class SeaweedS3:
                 f"could not create bucket {self._bucket!r} in SeaweedFS at {self.endpoint_url}: {err}; "
                 "check that the name is a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')"
             ) from err
+
+    def _wait_data_path(self, deadline: float) -> None:
+        """Poll until an object can be written and read back.
+
+        ListBuckets answers from the filer alone; right after a restart the volume server may not
+        have registered with the master yet, and reads of stored objects fail with InternalError.
+        """
+        client = self._probe_client()
+        key = ".galaxy-argo/ready"
+        while True:
+            try:
+                client.put_object(Bucket=self._bucket, Key=key, Body=b"ok")
+                if client.get_object(Bucket=self._bucket, Key=key)["Body"].read() == b"ok":
+                    client.delete_object(Bucket=self._bucket, Key=key)
+                    return
+                last_error = "read back different bytes"
+            except (BotoCoreError, ClientError) as err:
+                last_error = str(err)
+            if time.monotonic() >= deadline:
+                raise S3ServerError(
+                    f"SeaweedFS at {self.endpoint_url} answers but cannot store and read an object "
+                    f"(last error: {last_error}); see the last lines of {self.log_path}:\n{self._log_tail()}"
+                )
+            time.sleep(_POLL_SECONDS)
 
     def _saved_ports(self) -> dict[str, int]:
         path = self.data_dir / "ports.json"

@@ -1208,7 +1208,7 @@ class Engine:
                 if request.cancel.is_set():
                     result = PodResult(
                         "Failed",
-                        request.cancel_message[0] if request.cancel_message else "Stopped",
+                        request.cancel_reason,
                         None,
                         [],
                         {},

@@ -27,7 +27,7 @@ from typing import Any
 
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.local.artifacts import ArtifactError, ArtifactRepositories, load_artifact, save_artifact
-from galaxy_argo.local.sandbox import ContainerSpec, ImageMap, Mount, start
+from galaxy_argo.local.sandbox import ContainerSpec, ImageMap, Mount, SandboxError, TerminatedReason, start
 
 __all__ = ["PodError", "PodRequest", "PodResult", "run_pod"]
 
@@ -72,6 +72,11 @@ class PodRequest:
     #: Set by the engine to stop the pod (workflow stopped, terminated or past its deadline).
     cancel: threading.Event = field(default_factory=threading.Event)
     cancel_message: list[str] = field(default_factory=list)
+
+    @property
+    def cancel_reason(self) -> str:
+        """Why the pod was cancelled (stop, terminate, deletion), as its node message says."""
+        return self.cancel_message[0] if self.cancel_message else "Stopped"
 
 
 @dataclass
@@ -370,14 +375,21 @@ def _run_container(
         # No ``command``: the image's entrypoint runs with ``args`` (the image map knows it).
         use_entrypoint=not container.get("command") and "_source" not in container,
     )
-    running = start(spec, request.image_map)
+    try:
+        running = start(spec, request.image_map)
+    except (SandboxError, OSError) as err:
+        # As Kubernetes' StartError: the container never ran. A cancelled pod whose directory a
+        # delete removed meanwhile ends as cancelled, not as a crash of the pod's thread.
+        now = _iso()
+        stop_reason = request.cancel_reason if request.cancel.is_set() else ""
+        return ContainerOutcome(name, 128, TerminatedReason.START_ERROR, str(err), now, now), stop_reason
     stop_reason = ""
     while True:
         result = running.wait(timeout=0.2)
         if result is not None:
             break
         if request.cancel.is_set():
-            stop_reason = request.cancel_message[0] if request.cancel_message else "Stopped"
+            stop_reason = request.cancel_reason
             running.kill(signal.SIGKILL)
         elif deadline is not None and time.monotonic() > deadline:
             stop_reason = _DEADLINE_MESSAGE

@@ -21,7 +21,6 @@ the datasets and the encoded ids::
 from __future__ import annotations
 
 import atexit
-import http.client
 import importlib.util
 import json
 import logging
@@ -43,16 +42,16 @@ import yaml
 
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.galaxy.api import GalaxyAPI, GalaxyAPIError
+from galaxy_argo.local.process import HOST, http_status, kept_secrets, log_tail, port_bindable, stop_orphan
 
-__all__ = ["DEMO_TOOLS_DIR", "GalaxyServer", "GalaxyServerError", "bundled_tool"]
+__all__ = ["DEMO_TOOLS", "GalaxyServer", "GalaxyServerError", "bundled_tool", "tool_files"]
 
 log = logging.getLogger(__name__)
 
 #: The demo tools shipped with this package (``argo_upper``, ``argo_fail``, ...).
-DEMO_TOOLS_DIR = Path(__file__).resolve().parent / "demo_tools"
+DEMO_TOOLS = Path(__file__).resolve().parent / "demo_tools"
 #: The repository root: put on the Galaxy process's PYTHONPATH so ``galaxy_argo`` imports there.
 _REPO_ROOT = Path(__file__).resolve().parents[2]
-_HOST = "127.0.0.1"
 _FACTORY = "galaxy.webapps.galaxy.fast_factory:factory"
 _CAT1 = ("tools", "bundled", "filters", "catWrapper.xml")
 _POLL_SECONDS = 0.25
@@ -71,7 +70,7 @@ class _PortTaken(GalaxyServerError):
 
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((_HOST, 0))
+        sock.bind((HOST, 0))
         port: int = sock.getsockname()[1]
         return port
 
@@ -112,9 +111,9 @@ def bundled_tool(python: str = sys.executable, parts: tuple[str, ...] = _CAT1) -
     )
 
 
-def _tool_files(tool_dirs: list[Path]) -> list[Path]:
-    """Every ``*.xml`` whose root element is ``<tool>`` (macro files and the like are skipped)."""
-    found: list[Path] = []
+def tool_files(tool_dirs: list[Path]) -> dict[Path, str]:
+    """Tool file -> tool id for every ``*.xml`` directly in ``tool_dirs`` whose root is ``<tool>``."""
+    found: dict[Path, str] = {}
     for directory in tool_dirs:
         if not directory.is_dir():
             raise GalaxyServerError(f"tool directory {directory} does not exist")
@@ -124,7 +123,7 @@ def _tool_files(tool_dirs: list[Path]) -> list[Path]:
             except ET.ParseError as err:
                 raise GalaxyServerError(f"tool file {path} is not well-formed XML: {err}") from err
             if root.tag == "tool":
-                found.append(path.resolve())
+                found[path.resolve()] = root.get("id", "")
     return found
 
 
@@ -133,15 +132,10 @@ def _secrets(work_dir: Path) -> dict[str, str]:
 
     Keeping ``id_secret`` keeps every encoded id valid across restarts on the same database.
     """
-    path = work_dir / "secrets.json"
-    if path.exists():
-        saved: dict[str, str] = json.loads(path.read_text())
-        return saved
-    made = {"id_secret": secrets.token_hex(16), "admin_key": secrets.token_hex(16)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(made, handle)
-    return made
+    return kept_secrets(
+        work_dir / "secrets.json",
+        lambda: {"id_secret": secrets.token_hex(16), "admin_key": secrets.token_hex(16)},
+    )
 
 
 @dataclass
@@ -181,7 +175,7 @@ class GalaxyServer:
     @property
     def url(self) -> str:
         """Base URL, e.g. ``http://127.0.0.1:8080`` (the port is known after `start`)."""
-        return f"http://{_HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     @property
     def admin_key(self) -> str:
@@ -355,7 +349,7 @@ class GalaxyServer:
     def _write_config(self) -> None:
         work = self.work_dir
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        tools = [bundled_tool(self.python), *_tool_files(self.tool_dirs)]
+        tools = [bundled_tool(self.python), *tool_files(self.tool_dirs)]
         lines = ['<toolbox monitor="false">', '  <section id="galaxy_argo" name="galaxy-argo">']
         lines += [f"    <tool file={quoteattr(str(path))} />" for path in tools]
         lines += ["  </section>", "</toolbox>", ""]
@@ -369,15 +363,11 @@ class GalaxyServer:
 
     def _check_port_free(self) -> None:
         """Fail at once on a taken port: uvicorn would find out only after building the whole app."""
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            try:
-                sock.bind((_HOST, self.port))
-            except OSError as err:
-                raise _PortTaken(
-                    f"cannot start Galaxy on {self.url}: the port is taken ({err.strerror or err}); "
-                    "stop what listens there or pass port=0 to pick a free one"
-                ) from err
+        if not port_bindable(self.port):
+            raise _PortTaken(
+                f"cannot start Galaxy on {self.url}: the port is taken; "
+                "stop what listens there or pass port=0 to pick a free one"
+            )
 
     def _environment(self) -> dict[str, str]:
         env = {**os.environ, **self.env}
@@ -388,7 +378,7 @@ class GalaxyServer:
 
     def _command(self) -> list[str]:
         return [
-            self.python, "-m", "uvicorn", "--factory", _FACTORY, "--host", _HOST, "--port", str(self.port),
+            self.python, "-m", "uvicorn", "--factory", _FACTORY, "--host", HOST, "--port", str(self.port),
         ]  # fmt: skip
 
     def _launch(self) -> None:
@@ -426,24 +416,16 @@ class GalaxyServer:
         Two servers on one SQLite database would fight over it. Only a process running Galaxy's
         factory with ``GALAXY_CONFIG_FILE`` set to this very ``galaxy.yml`` is touched.
         """
-        try:
-            pid = int(self._pid_path.read_text().strip())
+        config = f"GALAXY_CONFIG_FILE={self.config_path}".encode()
+
+        def is_galaxy_here(pid: int) -> bool:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if (
-            _FACTORY.encode() not in cmdline
-            or f"GALAXY_CONFIG_FILE={self.config_path}".encode() not in environ
-        ):
-            return
-        log.warning("stopping Galaxy pid %d left behind on %s by a killed process", pid, self.work_dir)
-        self._signal_group(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 60
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(_POLL_SECONDS)
-        self._signal_group(pid, signal.SIGKILL)
-        self._pid_path.unlink(missing_ok=True)
+            return _FACTORY.encode() in cmdline and config in environ
+
+        pid = stop_orphan(self._pid_path, is_galaxy_here, grace_seconds=60, group=True)
+        if pid is not None:
+            log.warning("stopped Galaxy pid %d left behind on %s by a killed process", pid, self.work_dir)
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll ``GET /api/version`` until it answers 200, the process exits, or the deadline passes."""
@@ -461,7 +443,8 @@ class GalaxyServer:
                 )
             # uvicorn binds only after Galaxy has built the whole app (about 20 s), so until our own
             # process says it listens, an answer may come from another server holding the port.
-            if self._version_answers() and self._log_since_start_contains(f"Uvicorn running on {self.url}"):
+            answers = http_status(self.port, "/api/version", timeout=5.0) == 200
+            if answers and self._log_since_start_contains(f"Uvicorn running on {self.url}"):
                 return
             if time.monotonic() >= deadline:
                 raise GalaxyServerError(
@@ -470,19 +453,6 @@ class GalaxyServer:
                     f"{self._log_tail()}"
                 )
             time.sleep(_POLL_SECONDS)
-
-    def _version_answers(self) -> bool:
-        """Whether ``/api/version`` answers 200 (http.client: no proxy from the environment)."""
-        connection = http.client.HTTPConnection(_HOST, self.port, timeout=5.0)
-        try:
-            connection.request("GET", "/api/version")
-            response = connection.getresponse()
-            response.read()
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            connection.close()
-        return response.status == 200
 
     def _log_since_start_contains(self, text: str) -> bool:
         try:
@@ -494,17 +464,7 @@ class GalaxyServer:
 
     def _log_tail(self) -> str:
         """The last lines written to ``galaxy.log`` by this start, with the secrets scrubbed."""
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(self._log_offset)
-                text = handle.read().decode(errors="replace")
-        except OSError as err:
-            return f"(log unreadable: {err})"
-        lines = [line for line in text.splitlines() if line.strip()]
-        tail = "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty)"
-        for secret in self._keys.values():
-            tail = tail.replace(secret, "<redacted>")
-        return tail
+        return log_tail(self.log_path, self._log_offset, _LOG_TAIL_LINES, self._keys.values())
 
     @staticmethod
     def _signal_group(pgid: int, signum: signal.Signals) -> None:

@@ -20,14 +20,12 @@ SeaweedFS docs: https://github.com/seaweedfs/seaweedfs/wiki/Amazon-S3-API (S3 ga
 from __future__ import annotations
 
 import atexit
-import http.client
 import json
 import logging
 import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sysconfig
 import time
@@ -40,12 +38,12 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.local.process import HOST, http_status, log_tail, port_bindable, stop_orphan
 
 __all__ = ["S3ServerError", "SeaweedS3"]
 
 log = logging.getLogger(__name__)
 
-_HOST = "127.0.0.1"
 #: SeaweedFS serves gRPC on every HTTP port + 10000.
 _GRPC_OFFSET = 10000
 #: Ports are drawn from here: P and P + 10000 both stay below Linux's default ephemeral range
@@ -81,20 +79,8 @@ class _PortConflict(S3ServerError):
     """weed refused a port that our probe found free (another process took it meanwhile)."""
 
 
-def _bindable(port: int) -> bool:
-    """Whether a listener could bind 127.0.0.1:port right now, probed as Go's ``net.Listen`` binds."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Go sets SO_REUSEADDR, so TIME_WAIT leftovers of a previous run do not block weed either.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((_HOST, port))
-        except OSError:
-            return False
-    return True
-
-
 def _port_pair_free(port: int) -> bool:
-    return port + _GRPC_OFFSET <= 65535 and _bindable(port) and _bindable(port + _GRPC_OFFSET)
+    return port + _GRPC_OFFSET <= 65535 and port_bindable(port) and port_bindable(port + _GRPC_OFFSET)
 
 
 def _choose_ports(s3_port: int | None, previous: dict[str, int]) -> dict[str, int]:
@@ -112,7 +98,7 @@ def _choose_ports(s3_port: int | None, previous: dict[str, int]) -> dict[str, in
     if s3_port is not None:
         if not _port_pair_free(s3_port):
             raise S3ServerError(
-                f"S3 port {s3_port} or its gRPC twin {s3_port + _GRPC_OFFSET} on {_HOST} is in use: "
+                f"S3 port {s3_port} or its gRPC twin {s3_port + _GRPC_OFFSET} on {HOST} is in use: "
                 "pass another port, or None for a free one"
             )
         ports["s3.port"] = s3_port
@@ -244,7 +230,7 @@ class SeaweedS3:
     @property
     def endpoint_url(self) -> str:
         """The S3 endpoint, ``http://127.0.0.1:PORT``."""
-        return f"http://{_HOST}:{self.port}"
+        return f"http://{HOST}:{self.port}"
 
     @property
     def bucket(self) -> str:
@@ -309,7 +295,7 @@ class SeaweedS3:
         return {
             "s3": {
                 "bucket": self._bucket,
-                "endpoint": f"{_HOST}:{self.port}",
+                "endpoint": f"{HOST}:{self.port}",
                 "insecure": True,
                 "accessKeySecret": {"name": _SECRET_NAME, "key": "accesskey"},
                 "secretKeySecret": {"name": _SECRET_NAME, "key": "secretkey"},
@@ -430,8 +416,8 @@ class SeaweedS3:
             weed,
             "mini",
             f"-dir={self.data_dir}",
-            f"-ip={_HOST}",
-            f"-ip.bind={_HOST}",
+            f"-ip={HOST}",
+            f"-ip.bind={HOST}",
             "-admin.ui=false",
             "-webdav=false",
             # The master reports usage to telemetry.seaweedfs.com unless told not to.
@@ -470,22 +456,15 @@ class SeaweedS3:
 
         Only a process whose command line is ``weed mini`` with this very ``-dir`` is touched.
         """
-        pid_file = self.data_dir / "weed.pid"
-        try:
-            pid = int(pid_file.read_text().strip())
+        data_dir = f"-dir={self.data_dir}".encode()
+
+        def is_weed_here(pid: int) -> bool:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        except (OSError, ValueError):
-            return
-        if b"mini" not in cmdline or f"-dir={self.data_dir}".encode() not in cmdline:
-            return
-        log.warning("stopping SeaweedFS pid %d left behind on %s by a killed process", pid, self.data_dir)
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if Path(f"/proc/{pid}").exists():
-            os.kill(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
+            return b"mini" in cmdline and data_dir in cmdline
+
+        pid = stop_orphan(self.data_dir / "weed.pid", is_weed_here, grace_seconds=10)
+        if pid is not None:
+            log.warning("stopped SeaweedFS pid %d left behind on %s by a killed process", pid, self.data_dir)
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until S3 answers HTTP and an authenticated ListBuckets succeeds, or fail."""
@@ -500,7 +479,7 @@ class SeaweedS3:
                     f"SeaweedFS exited with code {code} before its S3 endpoint {self.endpoint_url} answered. "
                     f"Last lines of {self.log_path}:\n{tail}"
                 )
-            if self._http_answers():
+            if http_status(self.port, "/", timeout=1.0) is not None:  # any status: it serves
                 try:
                     client.list_buckets()
                     return
@@ -513,18 +492,6 @@ class SeaweedS3:
                     f"lines of {self.log_path}:\n{self._log_tail()}"
                 )
             time.sleep(_POLL_SECONDS)
-
-    def _http_answers(self) -> bool:
-        """Whether anything answers HTTP on the S3 port (any status; http.client ignores proxies)."""
-        connection = http.client.HTTPConnection(_HOST, self.port, timeout=1.0)
-        try:
-            connection.request("GET", "/")
-            connection.getresponse().read()
-        except (OSError, http.client.HTTPException):
-            return False
-        finally:
-            connection.close()
-        return True
 
     def _probe_client(self) -> Any:
         """A client that fails fast: the caller owns the deadline, botocore must not retry for it."""
@@ -597,15 +564,7 @@ class SeaweedS3:
         """The last lines weed wrote in this run, with the secret key scrubbed."""
         if self._log_file is not None:
             self._log_file.flush()
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(self._log_offset)
-                text = handle.read().decode(errors="replace")
-        except OSError as err:
-            return f"(log unreadable: {err})"
-        lines = [line for line in text.splitlines() if line.strip()]
-        tail = "\n".join(lines[-_LOG_TAIL_LINES:]) or "(empty)"
-        return tail.replace(self._secret_key, "<redacted>")
+        return log_tail(self.log_path, self._log_offset, _LOG_TAIL_LINES, [self._secret_key])
 
     def _remove_sockets(self) -> None:
         """Remove the Unix sockets weed leaves in /tmp on SIGTERM, named after our ports.

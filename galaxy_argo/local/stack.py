@@ -22,6 +22,7 @@ from typing import Any
 
 from galaxy_argo.local.artifacts import ArtifactRepositories
 from galaxy_argo.local.engine import Engine, EngineConfig
+from galaxy_argo.local.process import kept_secrets
 from galaxy_argo.local.s3 import SeaweedS3
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.server import ArgoAPIServer
@@ -60,19 +61,14 @@ class StackInfo:
 
 
 def _credentials(state_dir: Path) -> dict[str, str]:
-    path = state_dir / "credentials.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    creds = {
-        "access_key": "GA" + secrets.token_hex(9).upper(),
-        "secret_key": secrets.token_urlsafe(30),
-        "token": secrets.token_urlsafe(24),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(creds, handle)
-    return creds
+    return kept_secrets(
+        state_dir / "credentials.json",
+        lambda: {
+            "access_key": "GA" + secrets.token_hex(9).upper(),
+            "secret_key": secrets.token_urlsafe(30),
+            "token": secrets.token_urlsafe(24),
+        },
+    )
 
 
 @dataclass

@@ -135,11 +135,6 @@ class ConnectionPool:
                 self._connections[key] = connection
             return connection
 
-    def all(self) -> list[Connection]:
-        """Every connection made so far."""
-        with self._lock:
-            return list(self._connections.values())
-
     def close(self) -> None:
         """Close the HTTP sessions (boto3 clients close with the process)."""
         with self._lock:

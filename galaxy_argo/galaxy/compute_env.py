@@ -15,10 +15,10 @@ Pod layout (all under the shared emptyDir at ``/galaxy``):
     /galaxy/inputs/dataset_<uuid>.dat            input datasets
     /galaxy/inputs/dataset_<uuid>_files          their extra files
     /galaxy/inputs/metadata/<file>               their metadata files (e.g. BAM indexes)
-    /galaxy/reference/<n>/...                    reference data mapped by ``reference_data``
 
-Every rewrite is recorded (`staged_inputs`, ...) so the runner stages exactly what the command
-line refers to.
+`galaxy_argo.galaxy.plan` stages every input of the job at these same paths (the names come from
+`input_pod_name`), whether or not the command line touches it: some rewrites happen lazily, only
+if a template reads the value.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ from galaxy.job_execution.compute_environment import ComputeEnvironment, dataset
 __all__ = [
     "POD_INPUTS",
     "POD_JOB",
-    "POD_REFERENCE",
     "POD_TOOL",
     "ArgoComputeEnvironment",
     "input_pod_name",
@@ -41,7 +40,6 @@ __all__ = [
 POD_JOB = "/galaxy/job"
 POD_TOOL = "/galaxy/tool"
 POD_INPUTS = "/galaxy/inputs"
-POD_REFERENCE = "/galaxy/reference"
 
 
 def input_pod_name(dataset: Any) -> str:
@@ -55,20 +53,14 @@ def input_pod_name(dataset: Any) -> str:
 
 
 class ArgoComputeEnvironment(ComputeEnvironment):
-    """Answers Galaxy's path questions with pod paths and records what must be staged."""
+    """Answers Galaxy's path questions with pod paths."""
 
-    def __init__(self, job_wrapper: Any, reference_rules: list[tuple[str, str]] | None = None) -> None:
-        """Wrap ``job_wrapper``; ``reference_rules`` are (host prefix, pod prefix) pairs."""
+    def __init__(self, job_wrapper: Any) -> None:
+        """Wrap ``job_wrapper`` (a Galaxy ``JobWrapper``)."""
         super().__init__()
         self.job_wrapper = job_wrapper
-        #: Galaxy's own answers (host paths), the truth for staging.
+        #: Galaxy's own answers (host paths): output names come from its false paths.
         self.local = job_wrapper.default_compute_environment()
-        #: host path -> pod path, for everything the command line refers to.
-        self.staged_inputs: dict[str, str] = {}
-        self.staged_input_extra: dict[str, str] = {}
-        self.staged_input_metadata: dict[str, str] = {}
-        self.staged_reference: dict[str, str] = {}
-        self.reference_rules = [(host.rstrip("/"), pod.rstrip("/")) for host, pod in reference_rules or []]
 
     # -- datasets -----------------------------------------------------------------------------
 
@@ -82,10 +74,7 @@ class ArgoComputeEnvironment(ComputeEnvironment):
 
     def input_path_rewrite(self, dataset: Any) -> str:
         """``/galaxy/inputs/dataset_<uuid>.dat``."""
-        local = str(self.local.input_path_rewrite(dataset))
-        pod = posixpath.join(POD_INPUTS, input_pod_name(dataset))
-        self.staged_inputs[local] = pod
-        return pod
+        return posixpath.join(POD_INPUTS, input_pod_name(dataset))
 
     def output_path_rewrite(self, dataset: Any) -> str:
         """``/galaxy/job/outputs/<basename of Galaxy's false path>``."""
@@ -95,9 +84,7 @@ class ArgoComputeEnvironment(ComputeEnvironment):
 
     def input_extra_files_rewrite(self, dataset: Any) -> str:
         """``/galaxy/inputs/dataset_<uuid>_files``."""
-        pod = dataset_path_to_extra_path(self.input_path_rewrite(dataset))
-        self.staged_input_extra[str(dataset.extra_files_path)] = pod
-        return pod
+        return dataset_path_to_extra_path(self.input_path_rewrite(dataset))
 
     def output_extra_files_rewrite(self, dataset: Any) -> str:
         """``/galaxy/job/outputs/dataset_<uuid>_files``."""
@@ -107,18 +94,10 @@ class ArgoComputeEnvironment(ComputeEnvironment):
         """``/galaxy/inputs/metadata/<basename>`` for metadata files (indexes) of inputs."""
         if not metadata_value or str(metadata_value) == "None":
             return None
-        pod = posixpath.join(POD_INPUTS, "metadata", os.path.basename(str(metadata_value)))
-        self.staged_input_metadata[str(metadata_value)] = pod
-        return pod
+        return posixpath.join(POD_INPUTS, "metadata", os.path.basename(str(metadata_value)))
 
     def unstructured_path_rewrite(self, parameter_value: Any) -> str | None:
-        """Reference data (``.loc`` paths) under a mapped host prefix -> the pod prefix."""
-        path = str(parameter_value)
-        for host, pod in self.reference_rules:
-            if path == host or path.startswith(host + "/"):
-                rewritten = pod + path[len(host) :]
-                self.staged_reference[path] = rewritten
-                return rewritten
+        """Paths from ``.loc`` files stay host paths: reference data is not staged (not built yet)."""
         return None
 
     # -- directories --------------------------------------------------------------------------

@@ -12,21 +12,18 @@ This module starts Galaxy as a subprocess and never imports Galaxy itself.
 from __future__ import annotations
 
 import sys
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.devserver import GalaxyServer
+from galaxy_argo.galaxy.devserver import DEMO_TOOLS, GalaxyServer, tool_files
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
 from galaxy_argo.local.stack import EmbeddedStack
 from galaxy_argo.settings import ArgoSettings
 
 __all__ = ["DEMO_TOOLS", "DevEnvironment", "dev_job_config", "metadata_image_map", "tool_ids"]
 
-#: The project's demo tools (each with <tests>).
-DEMO_TOOLS = Path(__file__).resolve().parent / "demo_tools"
 #: Tools that run on Galaxy's local runner: they need Galaxy's Python (uploads).
 LOCAL_TOOLS = ("__DATA_FETCH__", "upload1", "__SET_METADATA__")
 
@@ -161,13 +158,4 @@ class DevEnvironment:
 
 def tool_ids(tool_dirs: list[Path]) -> list[str]:
     """Ids of the tools (``<tool id=...>`` XML files) directly in ``tool_dirs``."""
-    ids = []
-    for directory in tool_dirs:
-        for path in sorted(Path(directory).glob("*.xml")):
-            try:
-                root = ET.parse(path).getroot()
-            except ET.ParseError:
-                continue
-            if root.tag == "tool" and root.get("id"):
-                ids.append(str(root.get("id")))
-    return ids
+    return [tool_id for tool_id in tool_files(tool_dirs).values() if tool_id]

@@ -14,12 +14,12 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from galaxy.job_execution.compute_environment import dataset_path_to_extra_path
+from galaxy.model import MetadataFile
 
 from galaxy_argo.compile import returned_keys
 from galaxy_argo.galaxy.compute_env import (
@@ -105,29 +105,34 @@ def _human_mib(mib: int) -> str:
     return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib} MiB"
 
 
-def _input_files(job_wrapper: Any, ce: ArgoComputeEnvironment) -> Iterable[tuple[str, str]]:
-    """(host path, pod path) of every input dataset, its metadata files."""
+def _job_inputs(
+    job_wrapper: Any, ce: ArgoComputeEnvironment
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(host path, pod path) of the input files (datasets, their metadata files) and extra-files dirs.
+
+    One pass over the job's input datasets: each is read from Galaxy's database once.
+    """
+    files: list[tuple[str, str]] = []
+    directories: list[tuple[str, str]] = []
     seen: set[str] = set()
     for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
-        local = dataset.get_file_name()
         pod = posixpath.join(POD_INPUTS, input_pod_name(dataset))
+        local = dataset.get_file_name()
         if local not in seen:
             seen.add(local)
-            yield local, pod
+            files.append((local, pod))
         for value in dataset.metadata.values():
-            if type(value).__name__ == "MetadataFile":
+            if isinstance(value, MetadataFile):
                 meta_local = value.get_file_name()
                 if meta_local and meta_local not in seen and os.path.exists(meta_local):
                     seen.add(meta_local)
-                    yield meta_local, posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local))
-
-
-def _input_extra_dirs(job_wrapper: Any, ce: ArgoComputeEnvironment) -> Iterable[tuple[str, str]]:
-    for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
+                    files.append(
+                        (meta_local, posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local)))
+                    )
         inner = dataset.dataset
         if inner is not None and inner.extra_files_path_exists():
-            pod = dataset_path_to_extra_path(posixpath.join(POD_INPUTS, input_pod_name(dataset)))
-            yield inner.extra_files_path, pod
+            directories.append((inner.extra_files_path, dataset_path_to_extra_path(pod)))
+    return files, directories
 
 
 def _tool_files(tool: Any) -> list[Path]:
@@ -184,7 +189,8 @@ def build_plan(
     )
     inputs: list[StagedFile] = []
     taken: set[str] = set()
-    for local, pod in _input_files(job_wrapper, ce):
+    input_files, input_directories = _job_inputs(job_wrapper, ce)
+    for local, pod in input_files:
         upload = stager.stage_file(Path(local))
         plan.uploaded_bytes += upload.size if upload.uploaded else 0
         plan.reused_objects += 0 if upload.uploaded else 1
@@ -197,7 +203,7 @@ def build_plan(
                 sha256=upload.sha256,
             )
         )
-    for local, pod in _input_extra_dirs(job_wrapper, ce):
+    for local, pod in input_directories:
         staged_name = artifact_name("in-", os.path.basename(pod), taken)
         upload = stager.stage_bundle(Path(local), f"{prefix}/in/{staged_name}.tgz", top=os.path.basename(pod))
         plan.uploaded_bytes += upload.size

@@ -83,6 +83,8 @@ class ArgoJobState(AsynchronousJobState):
     """Galaxy's job state plus the destination's settings and the saved plan."""
 
     settings: ArgoSettings
+    #: The clients of the destination, shared with every job on the same endpoints.
+    connection: Connection
     plan: JobPlan | None = None
     outcome: JobOutcome | None = None
     fail_message: str
@@ -136,9 +138,6 @@ class ArgoJobRunner(AsynchronousJobRunner):
         params = {**self._defaults, **(job_wrapper.job_destination.params or {})}
         return resolve_embedded(ArgoSettings.from_params(params))
 
-    def _connection(self, settings: ArgoSettings) -> Connection:
-        return self.connections.get(settings)
-
     # -- queue ----------------------------------------------------------------------------------
 
     def queue_job(self, job_wrapper: Any) -> None:
@@ -163,6 +162,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             files_dir=job_wrapper.working_directory,
         )
         ajs.settings = settings
+        ajs.connection = self.connections.get(settings)
         ce = ArgoComputeEnvironment(job_wrapper)
         try:
             if job_wrapper.prepare(compute_environment=ce) is False:
@@ -199,7 +199,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             job_wrapper.finish("", "")
             return
         try:
-            self._submit(ajs, ce, container, settings)
+            self._submit(ajs, ce, container)
         except (GalaxyArgoError, OSError) as err:
             log.warning("(%s) submission to Argo failed: %s", job_id, err)
             ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
@@ -246,10 +246,9 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         return str(command) if command else None
 
-    def _submit(
-        self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any, settings: ArgoSettings
-    ) -> None:
+    def _submit(self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any) -> None:
         job_wrapper = ajs.job_wrapper
+        settings = ajs.settings
         job = job_wrapper.get_job()
         metadata_command = self._metadata_command(job_wrapper, settings)
         script = self.get_job_file(
@@ -265,7 +264,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         image = getattr(container, "container_id", None) if container is not None else None
         if container is not None and getattr(container, "container_type", "docker") != "docker":
             image = None
-        connection = self._connection(settings)
+        connection = ajs.connection
         job_url = ""
         if settings.galaxy_url:
             job_url = f"{settings.galaxy_url}/jobs/{self.app.security.encode_id(job.id)}/view"
@@ -309,8 +308,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return
         groups: dict[int, tuple[Connection, list[ArgoJobState]]] = {}
         for ajs in self.watched:
-            connection = self._connection(ajs.settings)
-            groups.setdefault(id(connection), (connection, []))[1].append(ajs)
+            groups.setdefault(id(ajs.connection), (ajs.connection, []))[1].append(ajs)
         still_watched: list[ArgoJobState] = []
         for connection, jobs in groups.values():
             try:
@@ -429,7 +427,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         manifest = (outcome.manifest if outcome else None) or {}
         if not manifest:
             raise GalaxyArgoError(f"workflow {ajs.job_id} ended without an outputs manifest")
-        stager = self._connection(ajs.settings).stager
+        stager = ajs.connection.stager
         stager.fetch_bundle(plan.job_directory_key, Path(job_wrapper.working_directory))
         files = {f["name"]: f for f in manifest.get("files", [])}
         downloads = []
@@ -473,7 +471,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         ):
             return
         try:
-            self._connection(ajs.settings).stager.delete_prefix(plan.key_prefix)
+            ajs.connection.stager.delete_prefix(plan.key_prefix)
         except StagingError as err:
             log.warning("(%s) cleaning %s failed: %s", ajs.job_id, plan.key_prefix, err)
 
@@ -506,7 +504,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return
         try:
             settings = self.settings_for(job_wrapper)
-            connection = self._connection(settings)
+            connection = self.connections.get(settings)
             if connection.argo.stop(name, message=f"Galaxy job {job.id} was stopped in Galaxy"):
                 log.info("(%s) stopped workflow %s", job_wrapper.get_id_tag(), name)
             plan = JobPlan.load(job_wrapper.working_directory)
@@ -530,6 +528,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         try:
             ajs.settings = self.settings_for(job_wrapper)
+            ajs.connection = self.connections.get(ajs.settings)
         except GalaxyArgoError as err:
             ajs.fail_message = f"cannot recover the job: its Argo destination is misconfigured: {err}"
             ajs.stop_job = False

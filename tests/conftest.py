@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +29,17 @@ def golden_cases() -> dict[str, dict[str, Any]]:
         path.name.removesuffix(".case.json"): json.loads(path.read_text())
         for path in sorted(GOLDEN.glob("*.case.json"))
     }
+
+
+def wait_until(
+    predicate: Callable[[], Any], timeout: float = 60, what: str = "condition", interval: float = 0.05
+) -> Any:
+    """Poll ``predicate`` until truthy and return that value; fail naming ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ from galaxy_argo.galaxy.api import GalaxyAPI
 from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.settings import ArgoSettings
+from tests.conftest import wait_until
 
 #: A tool routed to an environment whose params hold a typo, to see what the user is told.
 MISCONFIGURED_TOOL = """<tool id="argo_misconfigured" name="Misconfigured" version="0.1.0" profile="22.05">
@@ -89,13 +89,6 @@ def run_and_wait(
     return reply, job
 
 
-def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until truthy; fail naming ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.2)
+def wait_for_galaxy(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """`wait_until` at a pace suited to Galaxy's API (each poll is a database query)."""
+    return wait_until(condition, timeout, what, interval=0.2)

@@ -11,7 +11,7 @@ from galaxy_argo.galaxy.api import GalaxyAPI
 from galaxy_argo.galaxy.dev import DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.naming import LABEL_PREFIX
-from tests.galaxy.conftest import run_and_wait, wait_until
+from tests.galaxy.conftest import run_and_wait, wait_for_galaxy
 
 
 def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -79,7 +79,7 @@ def test_discovered_datasets_come_back(api: GalaxyAPI, history: str) -> None:
     reply, job = run_and_wait(api, history, "argo_discover", {"count": 3})
     assert job["state"] == "ok", job
     collection = reply["output_collections"][0]["id"]
-    elements = wait_until(
+    elements = wait_for_galaxy(
         lambda: api.get(f"/api/dataset_collections/{collection}")["elements"],
         60,
         "the discovered collection's elements",
@@ -175,12 +175,12 @@ def test_user_stops_the_job(
 ) -> None:
     reply = api.run_tool(history, "argo_sleep", {"seconds": 120})
     job_id = reply["jobs"][0]["id"]
-    job = wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    job = wait_for_galaxy(lambda: running_job(api, job_id), 120, "the job to run")
     name = job["external_id"]
     api.cancel_job(job_id)
-    workflow = wait_until(lambda: stopped_workflow(argo, name), 60, "the workflow to stop")
+    workflow = wait_for_galaxy(lambda: stopped_workflow(argo, name), 60, "the workflow to stop")
     assert "Stopped with strategy 'Stop'" in str(workflow["status"])
-    wait_until(
+    wait_for_galaxy(
         lambda: objects_under(s3, stack_info.bucket, f"galaxy-argo/jobs/{name}/") == [],
         30,
         "the job's objects to be deleted",
@@ -191,7 +191,7 @@ def test_user_stops_the_job(
 def test_operator_deletes_the_workflow(api: GalaxyAPI, history: str, argo: ArgoClient) -> None:
     reply = api.run_tool(history, "argo_sleep", {"seconds": 120})
     job_id = reply["jobs"][0]["id"]
-    job = wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    job = wait_for_galaxy(lambda: running_job(api, job_id), 120, "the job to run")
     name = job["external_id"]
     assert argo.delete(name)
     job = api.wait_for_job(job_id, timeout=60)
@@ -204,7 +204,7 @@ def test_operator_deletes_the_workflow(api: GalaxyAPI, history: str, argo: ArgoC
 def test_galaxy_restart_mid_job(api: GalaxyAPI, history: str, dev: DevEnvironment) -> None:
     reply = api.run_tool(history, "argo_sleep", {"seconds": 15})
     job_id = reply["jobs"][0]["id"]
-    wait_until(lambda: running_job(api, job_id), 120, "the job to run")
+    wait_for_galaxy(lambda: running_job(api, job_id), 120, "the job to run")
     assert dev.galaxy is not None
     dev.galaxy.restart()
     job = api.wait_for_job(job_id, timeout=180)

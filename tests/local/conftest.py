@@ -78,17 +78,6 @@ def wait_for(
         time.sleep(0.1)
 
 
-def wait_until(predicate: Any, timeout: float = 60, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
-
-
 def has_running_pod(service: WorkflowsService, name: str) -> bool:
     """True once a pod of the workflow runs (a just-created workflow has no status yet)."""
     wf = service.get_workflow(name).model_dump(by_alias=True, exclude_none=True, mode="json")

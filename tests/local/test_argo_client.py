@@ -12,8 +12,7 @@ from galaxy_argo.compile import compile_job
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import JobSpec
-from tests.conftest import golden_cases
-from tests.local.conftest import wait_until
+from tests.conftest import golden_cases, wait_until
 
 
 @pytest.fixture()

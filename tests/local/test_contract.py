@@ -24,7 +24,8 @@ from hera.workflows.models import (
 from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.local.stack import StackInfo
-from tests.local.conftest import pod_nodes, submit, wait_for, wait_until
+from tests.conftest import wait_until
+from tests.local.conftest import pod_nodes, submit, wait_for
 
 
 def echo_workflow(

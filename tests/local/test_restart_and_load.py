@@ -15,8 +15,8 @@ import requests
 from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.local.stack import EmbeddedStack
-from tests.conftest import SHARED
-from tests.local.conftest import has_running_pod, pod_nodes, submit, wait_for, wait_until
+from tests.conftest import SHARED, wait_until
+from tests.local.conftest import has_running_pod, pod_nodes, submit, wait_for
 
 
 def sleeper(name: str, seconds: int, retry: bool) -> dict[str, Any]:

@@ -156,11 +156,34 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
         print(f"Galaxy log:  {env.galaxy.log_path}")
         print(f"pod logs:    {info.state_dir}/pods/")
         print(f"tools:       {', '.join(str(d) for d in tool_dirs)} (all run on the Argo destination)")
-        print("test a tool: galaxy-tool-test -u URL -k KEY -t TOOL_ID --test-data DIR/test-data")
+        print(
+            "test a tool: galaxy-tool-test -u URL -k KEY -t TOOL_ID --test-data DIR/test-data "
+            "--with-reference-data"
+        )
         print("Ctrl-C stops everything.", flush=True)
         done.wait()
     finally:
         env.stop()
+    return 0
+
+
+def _cmd_reference_push(args: argparse.Namespace) -> int:
+    from galaxy_argo.connections import resolve_embedded, s3_client
+    from galaxy_argo.settings import parse_key_prefix
+    from galaxy_argo.staging import Stager
+
+    try:
+        prefix = parse_key_prefix(args.prefix)
+    except ValueError as err:
+        raise GalaxyArgoError(f"key prefix {args.prefix!r}: expected {err}") from None
+    settings = resolve_embedded(_settings_from_args(args))
+    stager = Stager(s3_client(settings), settings.bucket, settings.key_prefix)
+    uploads = stager.push_directory(Path(args.directory), prefix)
+    sent = [u for u in uploads if u.uploaded]
+    print(
+        f"s3://{settings.bucket}/{prefix}/: {len(sent)} file(s) uploaded "
+        f"({sum(u.size for u in sent)} bytes), {len(uploads) - len(sent)} already there"
+    )
     return 0
 
 
@@ -233,6 +256,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="Galaxy's port (default: a free one)")
     p.add_argument("--work-dir", default=".galaxy-argo/dev", help="Galaxy's and the stack's state")
     p.set_defaults(func=_cmd_dev_up)
+
+    reference = sub.add_parser("reference", help="reference data (.loc file paths) kept in the bucket")
+    rsub = reference.add_subparsers(dest="reference_command", required=True)
+    p = rsub.add_parser(
+        "push", help="upload a directory below a key prefix (files there with the same sha256 are skipped)"
+    )
+    p.add_argument("directory", help="local directory, e.g. /data/genomes/hg38")
+    p.add_argument("prefix", help="key prefix in the bucket, e.g. reference/genomes/hg38")
+    _add_settings_args(p)
+    p.set_defaults(func=_cmd_reference_push)
 
     schemas = sub.add_parser("schemas", help="Argo CRD schemas bundled for validation")
     ssub = schemas.add_subparsers(dest="schemas_command", required=True)

@@ -1,8 +1,9 @@
 """``make demo``: a real Galaxy runs tool jobs through the Argo runner on the embedded stack.
 
 Starts what ``galaxy-argo dev up`` starts (SeaweedFS, the embedded Argo-compatible engine and a
-real Galaxy 26.1 whose tools run on the ``argo`` destination), uploads a dataset, runs two tools
-through the Argo destination (one plain, one calling a script from its tool directory), and
+real Galaxy 26.1 whose tools run on the ``argo`` destination), uploads a dataset, runs three tools
+through the Argo destination (one plain, one calling a script from its tool directory, one reading
+a genome from a data table whose data is only in S3), and
 prints for each job its state, its output, its workflow and the workflow's node phases. Exits 0
 only if every job ended ``ok`` with the expected output.
 
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from galaxy_argo.argo import ArgoClient
 from galaxy_argo.galaxy.dev import DevEnvironment
@@ -22,10 +24,11 @@ from galaxy_argo.galaxy.dev import DevEnvironment
 __all__ = ["main"]
 
 INPUT = "chr1\t100\t200\nchr2\t300\t400\n"
-#: tool id -> expected output for INPUT
-CASES = {
-    "argo_upper": "CHR1\t100\t200\nCHR2\t300\t400\n",
-    "argo_script": "1: chr1\t100\t200\n2: chr2\t300\t400\n",
+#: tool id -> (its parameters, with ``{"input": DATASET}`` standing for the uploaded INPUT; expected output)
+CASES: dict[str, tuple[dict[str, Any], str]] = {
+    "argo_upper": ({"input": "DATASET"}, "CHR1\t100\t200\nCHR2\t300\t400\n"),
+    "argo_script": ({"input": "DATASET"}, "1: chr1\t100\t200\n2: chr2\t300\t400\n"),
+    "argo_reference": ({"genome": "tiny"}, "sequences\t3\nchrA\t14\nchrB\t10\nchrC\t2\n"),
 }
 
 
@@ -58,9 +61,10 @@ def main() -> int:
         dataset = api.upload_text(history, INPUT, file_type="txt", name="regions.txt")
         api.wait_for_dataset(history, dataset, timeout=180)
         print(f"uploaded dataset {dataset} ({len(INPUT)} bytes) on Galaxy's local runner")
-        for tool_id, expected in CASES.items():
+        for tool_id, (params, expected) in CASES.items():
             began = time.monotonic()
-            reply = api.run_tool(history, tool_id, {"input": {"src": "hda", "id": dataset}})
+            inputs = {k: {"src": "hda", "id": dataset} if v == "DATASET" else v for k, v in params.items()}
+            reply = api.run_tool(history, tool_id, inputs)
             job = api.wait_for_job(reply["jobs"][0]["id"], timeout=300)
             output = api.dataset_content(reply["outputs"][0]["id"]).decode(errors="replace")
             right = job["state"] == "ok" and output == expected

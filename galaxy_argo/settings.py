@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
@@ -32,6 +33,7 @@ __all__ = [
     "MetadataMode",
     "PodGCStrategy",
     "params_table_markdown",
+    "parse_key_prefix",
     "parse_memory_mib",
 ]
 
@@ -51,6 +53,8 @@ _MEMORY_UNITS_MIB = {
     "Ti": 1024**2,
 }
 _REDACTED = "<redacted>"
+#: Characters a host directory of reference data may have: its pod path is made from it.
+_PATH_CHARS = re.compile(r"^[A-Za-z0-9._/+@-]+$")
 
 
 class MetadataMode(StrEnum):
@@ -139,7 +143,8 @@ def _bucket(value: Any) -> str:
     return text
 
 
-def _key_prefix(value: Any) -> str:
+def parse_key_prefix(value: Any) -> str:
+    """An object key prefix without leading or trailing ``/``; no empty, ``.`` or ``..`` parts."""
     text = _text(value).strip("/")
     if not text or any(part in ("", ".", "..") for part in text.split("/")) or "{" in text:
         raise ValueError("an object key prefix such as galaxy-argo/main (no empty, '.' or '..' parts)")
@@ -307,6 +312,24 @@ def _mapping_list(expected: str) -> Callable[[Any], list[dict[str, Any]]]:
     return parse
 
 
+def _reference_data(value: Any) -> dict[str, str]:
+    """``/host/dir=key/prefix,...`` or a mapping: host directories of reference data -> key prefixes."""
+    expected = "`/host/dir=key/prefix` pairs separated by commas, or a JSON/YAML mapping of them"
+    mapping = _mapping(expected, values_are_strings=True)(value)
+    parsed: dict[str, str] = {}
+    for host, key in mapping.items():
+        normal = posixpath.normpath(host)
+        if not host.startswith("/") or normal == "/" or host != normal and host != normal + "/":
+            raise ValueError(f"{expected}; {host!r} is not an absolute, normalised directory below /")
+        if not _PATH_CHARS.match(normal):
+            raise ValueError(f"{expected}; {host!r} has characters other than A-Z a-z 0-9 . _ / + @ -")
+        try:
+            parsed[normal] = parse_key_prefix(key)
+        except ValueError as err:
+            raise ValueError(f"{expected}; for {host!r}: {err}") from None
+    return parsed
+
+
 def _artifact_repository_ref(value: Any) -> str:
     text = _optional_text(value)
     if text and not re.match(r"^([a-z0-9][-a-z0-9.]*/)?[-._a-zA-Z0-9]+$", text):
@@ -369,7 +392,7 @@ class ArgoSettings:
     )
     s3_secret_access_key: str = _setting("", _optional_text, "S3 secret key; never logged.", secret=True)
     bucket: str = _setting("galaxy-argo", _bucket, "Bucket of the Argo artifact repository the jobs use.")
-    key_prefix: str = _setting("galaxy-argo", _key_prefix, "Prefix of every object this runner writes.")
+    key_prefix: str = _setting("galaxy-argo", parse_key_prefix, "Prefix of every object this runner writes.")
     artifact_repository_ref: str = _setting(
         "",
         _artifact_repository_ref,
@@ -380,6 +403,13 @@ class ArgoSettings:
         CleanupPolicy.ONSUCCESS,
         _enum(CleanupPolicy),
         "When to delete a job's objects: `always`, `onsuccess`, `never`.",
+    )
+    reference_data: dict[str, str] = _setting(
+        {},
+        _reference_data,
+        "Reference data (`.loc` file paths) kept in the bucket: `/host/dir=key/prefix,...`. A data-table "
+        "path below a host dir is loaded into the pod from the objects below the prefix; other paths "
+        "stay as they are (e.g. CVMFS mounted on the nodes).",
     )
     # -- images --
     default_image: str = _setting(

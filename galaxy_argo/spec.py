@@ -57,6 +57,9 @@ class StagedKind(StrEnum):
     DATASET = "dataset"
     #: A directory, stored as a gzipped tarball that Argo unpacks at the pod path.
     DIRECTORY = "directory"
+    #: Every object below a key prefix (an S3 "directory"), loaded file by file at the pod path;
+    #: an input only, for reference data that lives in the bucket and is not the job's to verify.
+    PREFIX = "prefix"
 
 
 @dataclass(frozen=True)
@@ -227,6 +230,9 @@ class JobSpec:
                     f"{seen_paths[staged_file.pod_path]}"
                 )
             seen_paths[staged_file.pod_path] = where
+        for i, staged_file in enumerate(self.outputs):
+            if staged_file.kind is StagedKind.PREFIX:
+                raise SpecError(f"outputs[{i}] ({staged_file.name}): kind 'prefix' is for inputs only")
         for i, staged_file in enumerate(self.inputs):
             if staged_file.kind is StagedKind.DATASET and (
                 staged_file.sha256 is None or staged_file.size is None

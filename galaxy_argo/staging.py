@@ -237,6 +237,35 @@ class Stager:
             raise StagingError(f"cannot upload {path} to {self._describe(key)}: {err}") from err
         return Upload(key, size, digest, uploaded=True)
 
+    def has_objects_below(self, prefix: str) -> bool:
+        """Whether any object has a key below ``prefix/`` (an S3 "directory", as Argo loads it)."""
+        try:
+            listing = self.client.list_objects_v2(
+                Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/", MaxKeys=1
+            )
+        except ClientError as err:
+            raise StagingError(f"cannot list {self._describe(prefix)}/: {err}") from err
+        except BotoCoreError as err:
+            raise StagingError(f"cannot reach the S3 endpoint for {self._describe(prefix)}/: {err}") from err
+        return bool(listing.get("KeyCount") or listing.get("Contents"))
+
+    def push_directory(self, directory: Path, prefix: str) -> list[Upload]:
+        """Upload every file below ``directory`` to ``prefix/<relative path>``, skipping identical ones.
+
+        This is how reference data gets into the bucket (``galaxy-argo reference push``); symbolic
+        links are followed, as a copy would, so a ``.loc`` tree of links uploads their targets.
+        """
+        if not directory.is_dir():
+            raise StagingError(f"{directory} is not a directory")
+        uploads = []
+        for root, dirs, names in os.walk(directory, followlinks=True):
+            dirs.sort()
+            for name in sorted(names):
+                path = Path(root) / name
+                relative = path.relative_to(directory).as_posix()
+                uploads.append(self.stage_file(path, f"{prefix.rstrip('/')}/{relative}"))
+        return uploads
+
     def stage_bundle(
         self, directory: Path, key: str, top: str, files: Iterable[Path] | None = None
     ) -> Upload:

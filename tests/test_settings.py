@@ -70,6 +70,18 @@ def test_tpv_style_strings_are_parsed() -> None:
     assert settings.ttl_after_success == 60
 
 
+def test_reference_data_as_tpv_string_or_mapping() -> None:
+    as_string = ArgoSettings.from_params(
+        {"reference_data": "/cvmfs/data.galaxyproject.org/=reference/cvmfs, /data/genomes=reference/genomes/"}
+    )
+    assert as_string.reference_data == {
+        "/cvmfs/data.galaxyproject.org": "reference/cvmfs",
+        "/data/genomes": "reference/genomes",
+    }
+    as_mapping = ArgoSettings.from_params({"reference_data": {"/data/genomes": "reference/genomes"}})
+    assert as_mapping.reference_data == {"/data/genomes": "reference/genomes"}
+
+
 def test_yaml_typed_values_are_parsed_too() -> None:
     settings = ArgoSettings.from_params(
         {"cores": 4, "memory": 16, "argo_verify_tls": False, "node_selector": {"a": "b"}, "walltime": 3600}
@@ -119,6 +131,12 @@ def test_memory_forms(text: str, mib: int) -> None:
         ("gpu_resource_name", "nvidia gpu", "an extended resource name"),
         ("artifact_repository_ref", "a/b/c", "KEY or CONFIGMAP/KEY"),
         ("gpus", "-1", "a whole number from 0 to 64"),
+        ("reference_data", "data=refs", "'data' is not an absolute, normalised directory"),
+        ("reference_data", "/=refs", "'/' is not an absolute"),
+        ("reference_data", "/data/../etc=refs", "'/data/../etc' is not an absolute"),
+        ("reference_data", "/data/my genomes=refs", "has characters other than"),
+        ("reference_data", "/data=../refs", "for '/data': an object key prefix"),
+        ("reference_data", "[/data]", "`/host/dir=key/prefix` pairs"),
     ],
 )
 def test_bad_values_name_param_value_and_form(param: str, value: str, expected: str) -> None:

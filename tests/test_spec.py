@@ -139,6 +139,24 @@ def test_input_directories_need_no_checksum() -> None:
     assert spec.inputs[1].kind is StagedKind.DIRECTORY
 
 
+def test_reference_prefixes_are_inputs_only_and_need_no_checksum() -> None:
+    data = minimal()
+    data["inputs"].append(
+        {
+            "name": "ref-seq",
+            "pod_path": "/galaxy/reference/data/hg38/seq",
+            "key": "refs/hg38/seq",
+            "kind": "prefix",
+        }
+    )
+    spec = JobSpec.from_dict(data)
+    assert spec.inputs[1].kind is StagedKind.PREFIX
+    assert JobSpec.from_json(spec.to_json()) == spec
+    data["outputs"][0]["kind"] = "prefix"
+    with pytest.raises(SpecError, match=r"outputs\[0\] \(out1\): kind 'prefix' is for inputs only"):
+        JobSpec.from_dict(data)
+
+
 def test_not_json_and_not_an_object() -> None:
     with pytest.raises(SpecError, match="not valid JSON: .*line 1 column"):
         JobSpec.from_json("{nope")

@@ -15,6 +15,7 @@ Pod layout (all under the shared emptyDir at ``/galaxy``):
     /galaxy/inputs/dataset_<uuid>.dat            input datasets
     /galaxy/inputs/dataset_<uuid>_files          their extra files
     /galaxy/inputs/metadata/<file>               their metadata files (e.g. BAM indexes)
+    /galaxy/reference/<host path>                reference data from ``.loc`` files (``reference_data``)
 
 `galaxy_argo.galaxy.plan` stages every input of the job at these same paths (the names come from
 `input_pod_name`), whether or not the command line touches it: some rewrites happen lazily, only
@@ -25,13 +26,18 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from galaxy.job_execution.compute_environment import ComputeEnvironment, dataset_path_to_extra_path
 
+from galaxy_argo.errors import GalaxyArgoError
+
 __all__ = [
     "POD_INPUTS",
     "POD_JOB",
+    "POD_REFERENCE",
     "POD_TOOL",
     "ArgoComputeEnvironment",
     "input_pod_name",
@@ -40,6 +46,14 @@ __all__ = [
 POD_JOB = "/galaxy/job"
 POD_TOOL = "/galaxy/tool"
 POD_INPUTS = "/galaxy/inputs"
+POD_REFERENCE = "/galaxy/reference"
+_POD_PATH_CHARS = re.compile(r"^[A-Za-z0-9._/+@=,-]+$")
+
+
+def reference_root(path: str, reference_data: Mapping[str, str]) -> str | None:
+    """The longest host directory of ``reference_data`` that ``path`` (normalised) is below."""
+    roots = [root for root in reference_data if path == root or path.startswith(root + "/")]
+    return max(roots, key=len) if roots else None
 
 
 def input_pod_name(dataset: Any) -> str:
@@ -55,10 +69,13 @@ def input_pod_name(dataset: Any) -> str:
 class ArgoComputeEnvironment(ComputeEnvironment):
     """Answers Galaxy's path questions with pod paths."""
 
-    def __init__(self, job_wrapper: Any) -> None:
-        """Wrap ``job_wrapper`` (a Galaxy ``JobWrapper``)."""
+    def __init__(self, job_wrapper: Any, reference_data: Mapping[str, str] | None = None) -> None:
+        """Wrap ``job_wrapper`` (a Galaxy ``JobWrapper``); ``reference_data`` as in `ArgoSettings`."""
         super().__init__()
         self.job_wrapper = job_wrapper
+        self.reference_data = dict(reference_data or {})
+        #: Normalised host path -> pod path of each reference path the tool's command reads.
+        self.reference_paths: dict[str, str] = {}
         #: Galaxy's own answers (host paths): output names come from its false paths.
         self.local = job_wrapper.default_compute_environment()
 
@@ -97,8 +114,27 @@ class ArgoComputeEnvironment(ComputeEnvironment):
         return posixpath.join(POD_INPUTS, "metadata", os.path.basename(str(metadata_value)))
 
     def unstructured_path_rewrite(self, parameter_value: Any) -> str | None:
-        """Paths from ``.loc`` files stay host paths: reference data is not staged (not built yet)."""
-        return None
+        """A ``.loc`` path below a ``reference_data`` directory -> ``/galaxy/reference/<path>``.
+
+        Galaxy asks for the ``path`` and ``len_path`` columns of data tables only, and only when
+        the tool's template reads them, so what is recorded here is what the job uses; the plan
+        loads it from the bucket. Other paths are left alone (``None``): a cluster that mounts
+        CVMFS on its nodes sees them where Galaxy does.
+        """
+        text = str(parameter_value)
+        if not text.startswith("/"):
+            return None
+        path = posixpath.normpath(text)
+        if reference_root(path, self.reference_data) is None:
+            return None
+        if not _POD_PATH_CHARS.match(path):
+            raise GalaxyArgoError(
+                f"reference data path {text!r} has characters other than A-Z a-z 0-9 . _ / + @ = , -; "
+                "rename it or leave its directory out of the destination's reference_data"
+            )
+        pod_path = POD_REFERENCE + path + ("/" if text.endswith("/") else "")
+        self.reference_paths[path] = POD_REFERENCE + path
+        return pod_path
 
     # -- directories --------------------------------------------------------------------------
 

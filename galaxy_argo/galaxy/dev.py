@@ -15,17 +15,49 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
+from galaxy_argo.connections import resolve_embedded, s3_client
 from galaxy_argo.galaxy.api import GalaxyAPI
 from galaxy_argo.galaxy.devserver import DEMO_TOOLS, GalaxyServer, tool_files
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
 from galaxy_argo.local.stack import EmbeddedStack
 from galaxy_argo.settings import ArgoSettings
+from galaxy_argo.staging import Stager
 
-__all__ = ["DEMO_TOOLS", "DevEnvironment", "dev_job_config", "metadata_image_map", "tool_ids"]
+__all__ = [
+    "DEMO_REFERENCE",
+    "DEMO_REFERENCE_PREFIX",
+    "DEMO_REFERENCE_ROOT",
+    "DEMO_TOOLS",
+    "DevEnvironment",
+    "demo_data_tables_xml",
+    "dev_job_config",
+    "metadata_image_map",
+    "tool_ids",
+]
 
 #: Tools that run on Galaxy's local runner: they need Galaxy's Python (uploads).
 LOCAL_TOOLS = ("__DATA_FETCH__", "upload1", "__SET_METADATA__")
+#: Demo genomes, pushed to the bucket at start; the Galaxy host reads them only from there.
+DEMO_REFERENCE = Path(__file__).resolve().parent / "demo_reference"
+#: Directory the demo ``.loc`` file names; it does not exist on the Galaxy host.
+DEMO_REFERENCE_ROOT = "/galaxy-argo-demo/reference"
+#: Where the demo genomes live in the bucket.
+DEMO_REFERENCE_PREFIX = f"{ArgoSettings().key_prefix}/reference/demo"
+
+
+def demo_data_tables_xml() -> str:
+    """``tool_data_table_conf.xml`` with the demo tools' data table (``argo_demo_fasta``)."""
+    loc = DEMO_TOOLS / "tool-data" / "argo_demo_fasta.loc"
+    return (
+        "<tables>\n"
+        '  <table name="argo_demo_fasta" comment_char="#">\n'
+        "    <columns>value, name, path</columns>\n"
+        f"    <file path={quoteattr(str(loc))} />\n"
+        "  </table>\n"
+        "</tables>\n"
+    )
 
 
 def dev_job_config(
@@ -50,6 +82,8 @@ def dev_job_config(
         "cores": 1,
         "memory": "1Gi",
         "retry_limit": 1,
+        # As TPV or an XML job config would give it: a string.
+        "reference_data": f"{DEMO_REFERENCE_ROOT}={DEMO_REFERENCE_PREFIX}",
         **(extra_params or {}),
     }
     environments: dict[str, dict[str, Any]] = {
@@ -125,6 +159,7 @@ class DevEnvironment:
             self.stack = EmbeddedStack(
                 self.state_dir, max_pods=self.max_pods, image_map=metadata_image_map()
             ).start()
+            self._push_demo_reference()
             ids = tool_ids(self.tool_dirs)
             self.galaxy = GalaxyServer(
                 work_dir=self.work_dir / "galaxy",
@@ -133,6 +168,7 @@ class DevEnvironment:
                 ),
                 tool_dirs=list(self.tool_dirs),
                 port=self.port,
+                data_tables_xml=demo_data_tables_xml(),
             ).start()
             _, self.api_key = self.galaxy.create_user()
             self.api = GalaxyAPI(self.galaxy.url, self.api_key)
@@ -140,6 +176,13 @@ class DevEnvironment:
             self.stop()
             raise
         return self
+
+    def _push_demo_reference(self) -> None:
+        """Put the demo genomes in the bucket, as an admin would with ``galaxy-argo reference push``."""
+        settings = resolve_embedded(ArgoSettings(embedded_state_dir=str(self.state_dir)))
+        Stager(s3_client(settings), settings.bucket, settings.key_prefix).push_directory(
+            DEMO_REFERENCE, DEMO_REFERENCE_PREFIX
+        )
 
     def stop(self) -> None:
         """Stop Galaxy, then the stack; idempotent."""

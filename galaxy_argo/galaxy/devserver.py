@@ -157,6 +157,8 @@ class GalaxyServer:
     extra_config: dict[str, Any] = field(default_factory=dict)
     #: Extra environment variables for the Galaxy process.
     env: dict[str, str] = field(default_factory=dict)
+    #: ``tool_data_table_conf.xml`` content: the data tables (``.loc`` files) tools can read.
+    data_tables_xml: str = "<tables/>\n"
     #: Email of the admin user `create_user` makes by default.
     admin_email: str = "demo@example.org"
     #: Seconds the last `start` took until ``/api/version`` answered.
@@ -354,7 +356,7 @@ class GalaxyServer:
         lines += [f"    <tool file={quoteattr(str(path))} />" for path in tools]
         lines += ["  </section>", "</toolbox>", ""]
         (work / "tool_conf.xml").write_text("\n".join(lines))
-        (work / "tool_data_table_conf.xml").write_text("<tables/>\n")
+        (work / "tool_data_table_conf.xml").write_text(self.data_tables_xml)
         (work / "data_manager_conf.xml").write_text("<data_managers/>\n")
         (work / "job_conf.yml").write_text(yaml.safe_dump(self.job_config, sort_keys=False))
         document = {"gravity": {"process_manager": "none"}, "galaxy": self.galaxy_config()}

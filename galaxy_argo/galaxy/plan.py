@@ -25,16 +25,26 @@ from galaxy_argo.compile import returned_keys
 from galaxy_argo.galaxy.compute_env import (
     POD_INPUTS,
     POD_JOB,
+    POD_REFERENCE,
     POD_TOOL,
     ArgoComputeEnvironment,
     input_pod_name,
+    reference_root,
 )
 from galaxy_argo.naming import workflow_name
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
-from galaxy_argo.staging import Stager
+from galaxy_argo.staging import Stager, StagingError
 
-__all__ = ["PLAN_FILE", "JobPlan", "OutputTarget", "artifact_name", "build_plan", "job_key_prefix"]
+__all__ = [
+    "PLAN_FILE",
+    "JobPlan",
+    "OutputTarget",
+    "artifact_name",
+    "build_plan",
+    "job_key_prefix",
+    "reference_inputs",
+]
 
 #: Name of the saved plan in Galaxy's (local) job directory.
 PLAN_FILE = "galaxy_argo_plan.json"
@@ -164,6 +174,50 @@ def _stage_tool_directory(stager: Stager, tool: Any, settings: ArgoSettings) -> 
     return StagedFile("tool-directory", POD_TOOL, key, StagedKind.DIRECTORY)
 
 
+def reference_inputs(
+    stager: Stager, paths: list[str], reference_data: dict[str, str], taken: set[str]
+) -> list[StagedFile]:
+    """One prefix artifact per directory of reference data the job reads.
+
+    A ``.loc`` path names a directory (loaded whole), a file, or the common prefix of an index's
+    files (``hg38`` for ``hg38.1.bt2``, ...); for the last two the file's directory is loaded, as
+    indexes are siblings. Whether a path is a directory is asked of the bucket, not of Galaxy's
+    disk: the Galaxy host need not have the data at all. Directories inside another one loaded
+    for the same job are not loaded twice.
+    """
+    units: set[tuple[str, str]] = set()
+    for path in paths:
+        root = reference_root(path, reference_data)
+        if root is None:
+            continue
+        relative = posixpath.relpath(path, root) if path != root else ""
+        key_root = reference_data[root]
+        keys = {
+            candidate: posixpath.join(key_root, candidate) if candidate else key_root
+            for candidate in ([relative, posixpath.dirname(relative)] if relative else [""])
+        }
+        found = next((c for c, key in keys.items() if stager.has_objects_below(key)), None)
+        if found is None:
+            # Short: Galaxy keeps 255 characters of a failure message.
+            raise StagingError(
+                f"reference data {path} is not in the bucket "
+                f"(nothing below s3://{stager.bucket}/{list(keys.values())[-1]}/)"
+            )
+        units.add((root, found))
+    staged: list[StagedFile] = []
+    for root, unit in sorted(units):
+        if any(
+            other_root == root and other != unit and (other == "" or unit.startswith(other + "/"))
+            for other_root, other in units
+        ):
+            continue  # loaded with the directory it is in
+        host = posixpath.join(root, unit) if unit else root
+        key = posixpath.join(reference_data[root], unit) if unit else reference_data[root]
+        name = artifact_name("ref-", posixpath.basename(host), taken)
+        staged.append(StagedFile(name, POD_REFERENCE + host, key, StagedKind.PREFIX))
+    return staged
+
+
 def build_plan(
     job_wrapper: Any,
     ce: ArgoComputeEnvironment,
@@ -208,6 +262,8 @@ def build_plan(
         upload = stager.stage_bundle(Path(local), f"{prefix}/in/{staged_name}.tgz", top=os.path.basename(pod))
         plan.uploaded_bytes += upload.size
         inputs.append(StagedFile(staged_name, pod, upload.key, StagedKind.DIRECTORY))
+
+    inputs += reference_inputs(stager, list(ce.reference_paths), settings.reference_data, taken)
 
     outputs: list[StagedFile] = []
     for dataset_path in job_wrapper.job_io.get_output_fnames():

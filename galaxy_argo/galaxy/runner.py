@@ -90,6 +90,10 @@ class ArgoJobState(AsynchronousJobState):
     fail_message: str
 
 
+#: Length of the failure message Galaxy keeps (``dataset.info``, ``job.info``).
+_GALAXY_INFO_CHARS = 255
+
+
 def _tmp_dir_statement(job_wrapper: Any) -> str:
     # Same rule as MinimalJobWrapper.tmp_dir_creation_statement, with the pod's job directory.
     explicit = job_wrapper.get_destination_configuration("tmp_dir", None)
@@ -163,7 +167,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         ajs.settings = settings
         ajs.connection = self.connections.get(settings)
-        ce = ArgoComputeEnvironment(job_wrapper)
+        ce = ArgoComputeEnvironment(job_wrapper, settings.reference_data)
         try:
             if job_wrapper.prepare(compute_environment=ce) is False:
                 return  # job cache hit
@@ -490,6 +494,11 @@ class ArgoJobRunner(AsynchronousJobRunner):
                         with open(path, "rb") as handle:
                             full_status[stream] = self._job_io_for_db(handle)
                         break
+        text = str(getattr(ajs, "fail_message", message))
+        if len(text) > _GALAXY_INFO_CHARS:
+            # Galaxy keeps 255 characters of the message; the whole of it goes to stderr.
+            full_status["stderr"] = f"{full_status.get('stderr') or ''}galaxy-argo: {text}\n"
+            ajs.fail_message = text[: _GALAXY_INFO_CHARS - 26].rstrip() + " ... (full text in stderr)"
         super().fail_job(ajs, exception=exception, message=message, full_status=full_status)
         if isinstance(ajs, ArgoJobState) and hasattr(ajs, "settings"):
             self._cleanup_objects(ajs, success=False)

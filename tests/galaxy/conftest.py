@@ -10,7 +10,7 @@ import pytest
 from galaxy_argo.argo import ArgoClient
 from galaxy_argo.connections import s3_client
 from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment
+from galaxy_argo.galaxy.dev import DEMO_REFERENCE_ROOT, DEMO_TOOLS, DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.settings import ArgoSettings
 from tests.conftest import wait_until
@@ -24,15 +24,27 @@ MISCONFIGURED_TOOL = """<tool id="argo_misconfigured" name="Misconfigured" versi
 """
 
 
+#: The demo reference tool again, on a destination whose reference_data prefix was never pushed;
+#: long, so the failure message is longer than the 255 characters Galaxy keeps of it.
+UNPUSHED_PREFIX = "galaxy-argo/reference/never-pushed/" + "/".join(["a-rather-deep-directory"] * 4)
+
+
 @pytest.fixture(scope="session")
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
     extra_tools = tmp_path_factory.mktemp("extra-tools")
     (extra_tools / "argo_misconfigured.xml").write_text(MISCONFIGURED_TOOL)
+    reference_tool = (DEMO_TOOLS / "argo_reference.xml").read_text()
+    (extra_tools / "argo_reference_unpushed.xml").write_text(
+        reference_tool.replace('id="argo_reference"', 'id="argo_reference_unpushed"', 1)
+    )
     env = DevEnvironment(
         tmp_path_factory.mktemp("dev"),
         tool_dirs=[DEMO_TOOLS, extra_tools],
-        extra_environments={"argo_typo": {"memory": "lots"}},
-        tool_environments={"argo_misconfigured": "argo_typo"},
+        extra_environments={
+            "argo_typo": {"memory": "lots"},
+            "argo_unpushed": {"reference_data": f"{DEMO_REFERENCE_ROOT}={UNPUSHED_PREFIX}"},
+        },
+        tool_environments={"argo_misconfigured": "argo_typo", "argo_reference_unpushed": "argo_unpushed"},
     )
     env.start()
     try:

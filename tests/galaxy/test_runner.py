@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 from galaxy_argo.argo import ArgoClient
 from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DevEnvironment
+from galaxy_argo.galaxy.dev import DEMO_REFERENCE_PREFIX, DEMO_REFERENCE_ROOT, DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.naming import LABEL_PREFIX
-from tests.galaxy.conftest import run_and_wait, wait_for_galaxy
+from tests.galaxy.conftest import UNPUSHED_PREFIX, run_and_wait, wait_for_galaxy
 
 
 def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
@@ -95,6 +98,40 @@ def test_tool_directory_script(api: GalaxyAPI, history: str, text_dataset: Calla
     reply, job = run_and_wait(api, history, "argo_script", {"input": {"src": "hda", "id": dataset}})
     assert job["state"] == "ok", job
     assert api.dataset_content(next(iter(output_ids(reply).values()))).strip()
+
+
+def test_reference_data_is_loaded_from_the_bucket(api: GalaxyAPI, history: str, argo: ArgoClient) -> None:
+    # The .loc file names /galaxy-argo-demo/reference/...: Galaxy's host does not have it; the
+    # destination's reference_data maps it to the prefix DevEnvironment pushed the genomes to.
+    assert not Path(DEMO_REFERENCE_ROOT).exists()
+    reply, job = run_and_wait(api, history, "argo_reference", {"genome": "tiny"})
+    assert job["state"] == "ok", job
+    assert api.dataset_content(output_ids(reply)["output"]) == b"sequences\t3\nchrA\t14\nchrB\t10\nchrC\t2\n"
+    workflow = argo.get(job["external_id"])
+    assert workflow is not None
+    loaded = {
+        a["path"]: a["s3"]["key"]
+        for a in workflow["spec"]["templates"][0]["inputs"]["artifacts"]
+        if a["path"].startswith("/galaxy/reference/")
+    }
+    # The genome's directory only: not the other genome, not the whole reference tree.
+    assert loaded == {f"/galaxy/reference{DEMO_REFERENCE_ROOT}/tiny/seq": f"{DEMO_REFERENCE_PREFIX}/tiny/seq"}
+
+
+def test_reference_data_missing_from_the_bucket_says_where(api: GalaxyAPI, history: str) -> None:
+    reply, job = run_and_wait(api, history, "argo_reference_unpushed", {"genome": "tiny"})
+    assert job["state"] == "error"
+    assert job.get("external_id") is None  # nothing was submitted
+    path = f"{DEMO_REFERENCE_ROOT}/tiny/seq/tiny.fa"
+    message = (
+        f"could not submit the job to Argo: reference data {path} is not in the bucket "
+        f"(nothing below s3://galaxy-argo/{UNPUSHED_PREFIX}/tiny/seq/)"
+    )
+    assert len(message) > 255  # more than Galaxy keeps: shortened, and whole in stderr
+    seen = what_the_user_sees(api, reply)
+    assert seen.endswith(" ... (full text in stderr)") and len(seen) <= 255
+    assert message.startswith(seen.removesuffix(" ... (full text in stderr)"))
+    assert f"galaxy-argo: {message}" in job["tool_stderr"]
 
 
 def test_tool_failure_shows_exit_code_and_stderr(api: GalaxyAPI, history: str) -> None:
@@ -210,6 +247,36 @@ def test_galaxy_restart_mid_job(api: GalaxyAPI, history: str, dev: DevEnvironmen
     job = api.wait_for_job(job_id, timeout=180)
     assert job["state"] == "ok", job
     assert api.dataset_content(output_ids(reply)["output"]) == b"slept\n"
+
+
+def test_handler_died_after_submitting_before_saving_the_external_id(
+    api: GalaxyAPI, history: str, dev: DevEnvironment, argo: ArgoClient
+) -> None:
+    # galaxy#6246: the workflow exists in Argo, Galaxy's database never learnt its name. Galaxy
+    # queues such a job again at start-up; the same deterministic name adopts the running
+    # workflow instead of running the tool twice.
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 15})
+    job_id = reply["jobs"][0]["id"]
+    name = wait_for_galaxy(lambda: running_job(api, job_id), 120, "the job to run")["external_id"]
+    created = argo.get(name)["metadata"]["creationTimestamp"]  # type: ignore[index]
+    assert dev.galaxy is not None
+    dev.galaxy.stop()
+    database = dev.galaxy.data_dir / "universe.sqlite"
+    with closing(sqlite3.connect(database)) as db, db:
+        changed = db.execute(
+            "UPDATE job SET job_runner_external_id = NULL, state = 'queued' WHERE id = ?",
+            (int(name.removeprefix("galaxy-main-")),),
+        ).rowcount
+    assert changed == 1
+    dev.galaxy.start()
+    job = api.wait_for_job(job_id, timeout=180)
+    assert job["state"] == "ok", job
+    assert job["external_id"] == name
+    assert api.dataset_content(output_ids(reply)["output"]) == b"slept\n"
+    workflows = argo.poll(f"{LABEL_PREFIX}/job-id={name.removeprefix('galaxy-main-')}")
+    assert list(workflows) == [name]  # one workflow, the first one: the tool ran once
+    assert argo.get(name)["metadata"]["creationTimestamp"] == created  # type: ignore[index]
+    assert f"adopted existing workflow {name}" in dev.galaxy.log_path.read_text()
 
 
 def test_bad_destination_param_fails_the_job_naming_it(api: GalaxyAPI, history: str) -> None:

@@ -24,6 +24,7 @@ def run_tool_tests(dev: DevEnvironment, tool_id: str, out_dir: Path) -> tuple[st
         "--test-data", str(DEMO_TOOLS / "test-data"),
         "-j", str(report),
         "--history-per-test-case",
+        "--with-reference-data",  # else tests of tools reading data tables are skipped
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     return tool_id, result.returncode, result.stdout[-3000:] + result.stderr[-3000:]
@@ -33,7 +34,7 @@ def test_galaxy_tool_test_passes_the_demo_tools_through_argo(
     dev: DevEnvironment, argo: ArgoClient, tmp_path: Path
 ) -> None:
     tools = tool_ids([DEMO_TOOLS])
-    assert len(tools) >= 8
+    assert len(tools) >= 9
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = list(pool.map(lambda t: run_tool_tests(dev, t, tmp_path), tools))
     failed = [f"{tool}: exit {code}\n{log}" for tool, code, log in results if code != 0]

@@ -7,6 +7,7 @@ OOM and deadlines reported the way Kubernetes reports them and not retried.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -129,6 +130,31 @@ def test_a_galaxy_job_runs_and_returns_outputs_manifest_and_job_directory(
         names = tar.getnames()
         assert "job/working/log.txt" in names and "job/tool_script.sh" in names
     assert get(stack, spec.inputs[0].key) == b"hello galaxy\n"
+
+
+def test_reference_data_prefix_is_loaded_as_a_directory(
+    stack: EmbeddedStack, service: WorkflowsService
+) -> None:
+    # As Argo's S3 driver does: a key with objects below it is a directory, loaded recursively.
+    for key, data in {
+        "tests/reference/hg/seq/hg.fa": b">chr1\nACGT\n",
+        "tests/reference/hg/seq/hg.fa.fai": b"chr1\t4\t6\t4\t5\n",
+        "tests/reference/hg/seq/sub/notes.txt": b"nested\n",
+        "tests/reference/hg/other/unused.txt": b"not loaded\n",
+    }.items():
+        put(stack, key, data)
+    pod = "/galaxy/reference/data/hg/seq"
+    base = make_job(
+        stack,
+        "106",
+        f"cat {pod}/hg.fa.fai {pod}/sub/notes.txt > /galaxy/outputs/dataset_2.dat && "
+        f"ls /galaxy/reference/data/hg >> /galaxy/outputs/dataset_2.dat",
+    )
+    reference = StagedFile("ref-seq", pod, "tests/reference/hg/seq", StagedKind.PREFIX)
+    spec = dataclasses.replace(base, inputs=(*base.inputs, reference)).validate()
+    wf = run_job(service, spec)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert get(stack, spec.outputs[0].key) == b"chr1\t4\t6\t4\t5\nnested\nseq\n"
 
 
 def test_a_corrupt_input_stops_the_job_before_the_tool_runs(

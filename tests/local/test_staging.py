@@ -152,6 +152,54 @@ def test_delete_prefix(stager: Stager, tmp_path: Path) -> None:
     assert stager.delete_prefix(f"{stager.key_prefix}/job") == 0
 
 
+def test_push_directory_uploads_a_tree_once_and_lists_it_as_a_directory(
+    stager: Stager, tmp_path: Path
+) -> None:
+    tree = tmp_path / "hg38"
+    (tree / "bwa").mkdir(parents=True)
+    (tree / "bwa" / "hg38.fa").write_text(">chr1\nACGT\n")
+    (tree / "bwa" / "hg38.fa.bwt").write_bytes(b"\x00\x01")
+    (tree / "len").mkdir()
+    (tree / "len" / "hg38.len").write_text("chr1\t4\n")
+    prefix = f"{stager.key_prefix}/reference/hg38"
+    first = stager.push_directory(tree, prefix)
+    assert sorted(u.key.removeprefix(prefix + "/") for u in first) == [
+        "bwa/hg38.fa",
+        "bwa/hg38.fa.bwt",
+        "len/hg38.len",
+    ]
+    assert all(u.uploaded for u in first)
+    calls = counting(stager)
+    again = stager.push_directory(tree, prefix)
+    assert not any(u.uploaded for u in again) and calls == ["HEAD"] * 3
+    assert stager.has_objects_below(f"{prefix}/bwa") and stager.has_objects_below(prefix)
+    assert not stager.has_objects_below(f"{prefix}/bwa/hg38.fa")  # an object, not a directory
+    assert not stager.has_objects_below(f"{prefix}/bowtie2")
+    with pytest.raises(StagingError, match="is not a directory"):
+        stager.push_directory(tree / "bwa" / "hg38.fa", prefix)
+
+
+def test_reference_push_command_uploads_to_the_destinations_bucket(
+    stack: EmbeddedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from galaxy_argo.cli import main
+
+    (tmp_path / "seq").mkdir()
+    (tmp_path / "seq" / "tiny.fa").write_text(">a\nAC\n")
+    params = [f"-p{k}={v}" for k, v in stack.info().destination_params().items()]
+    assert main(["reference", "push", str(tmp_path), "tests/cli-reference/tiny", *params]) == 0
+    assert "1 file(s) uploaded (6 bytes), 0 already there" in capsys.readouterr().out
+    assert main(["reference", "push", str(tmp_path), "tests/cli-reference/tiny", *params]) == 0
+    assert "0 file(s) uploaded (0 bytes), 1 already there" in capsys.readouterr().out
+    assert stack.s3 is not None
+    body = stack.s3.client().get_object(Bucket=stack.bucket, Key="tests/cli-reference/tiny/seq/tiny.fa")[
+        "Body"
+    ]
+    assert body.read() == b">a\nAC\n"
+    assert main(["reference", "push", str(tmp_path), "../escape", *params]) == 2
+    assert "key prefix '../escape': expected an object key prefix" in capsys.readouterr().err
+
+
 def test_sha256_cache_notices_changes(tmp_path: Path) -> None:
     cache = Sha256Cache()
     path = tmp_path / "f"

@@ -16,11 +16,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.metrics import seconds_between
 
 __all__ = [
     "NODE_TYPES",
@@ -164,17 +164,6 @@ def _check_phase(phase: Any, where: str) -> str:
     return str(phase)
 
 
-def _seconds(start: str | None, end: str | None) -> float | None:
-    if not start or not end:
-        return None
-    try:
-        a = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        b = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(0.0, (b - a).total_seconds())
-
-
 def _parse_manifest(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
     for param in (node.get("outputs") or {}).get("parameters") or []:
         if param.get("name") == _MANIFEST_PARAMETER and param.get("value"):
@@ -207,7 +196,7 @@ def _metrics(status: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> dict[s
         return {}
     last = pods[-1]
     metrics: dict[str, Any] = {"retries": len(pods) - 1, "pod": last.get("id", "")}
-    runtime = _seconds(last.get("startedAt"), last.get("finishedAt"))
+    runtime = seconds_between(last.get("startedAt"), last.get("finishedAt"))
     if runtime is not None:
         metrics["runtime_seconds"] = runtime
     if last.get("hostNodeName"):

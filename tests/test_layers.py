@@ -16,6 +16,7 @@ PURE_CORE = [
     "compile",
     "templates",
     "outcome",
+    "metrics",
     "errors",
     "yamlio",
 ]

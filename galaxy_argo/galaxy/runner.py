@@ -54,6 +54,7 @@ from galaxy_argo.connections import Connection, ConnectionPool, resolve_embedded
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
 from galaxy_argo.galaxy.plan import JobPlan, build_plan
+from galaxy_argo.metrics import METRICS_PLUGIN, workflow_metrics
 from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
 from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
 from galaxy_argo.staging import Download, StagingError
@@ -87,6 +88,8 @@ class ArgoJobState(AsynchronousJobState):
     connection: Connection
     plan: JobPlan | None = None
     outcome: JobOutcome | None = None
+    #: `workflow_metrics` of the ended workflow, stored with the job when it finishes or fails.
+    metrics: dict[str, float | str] | None = None
     fail_message: str
 
 
@@ -371,6 +374,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return True
         ajs.running = False
         ajs.outcome = outcome
+        ajs.metrics = workflow_metrics(workflow) if workflow is not None else None
         if outcome.state in (OutcomeState.SUCCEEDED, OutcomeState.TOOL_FAILED, OutcomeState.METADATA_FAILED):
             self.mark_as_finished(ajs)  # Galaxy's own checks decide from exit code and stdio rules
             return False
@@ -418,6 +422,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             )
         elif job_wrapper.requires_setting_metadata:
             self._handle_metadata_externally(job_wrapper, resolve_requirements=True)
+        self._record_metrics(ajs)
         super().finish_job(ajs)
         self._cleanup_objects(ajs, success=job_wrapper.get_state() == model.Job.states.OK)
 
@@ -452,6 +457,17 @@ class ArgoJobRunner(AsynchronousJobRunner):
             with open(exit_code_file, "w") as handle:
                 handle.write(f"{manifest['exit_code']}\n")
         self._copy_work_dir_outputs(job_wrapper)
+
+    @staticmethod
+    def _record_metrics(ajs: ArgoJobState) -> None:
+        """Add Argo's numbers to the job (committed by the caller, or by Galaxy's ``finish``)."""
+        metrics: dict[str, float | str] = dict(ajs.metrics or {})
+        if ajs.plan is not None:
+            metrics["uploaded_bytes"] = ajs.plan.uploaded_bytes
+            metrics["reused_objects"] = ajs.plan.reused_objects
+        job = ajs.job_wrapper.get_job()
+        for name, value in metrics.items():
+            job.add_metric(METRICS_PLUGIN, name, value)
 
     def _copy_work_dir_outputs(self, job_wrapper: Any) -> None:
         # Galaxy's `if [ -f src -a -f dest ]; then cp src dest; fi` (command_factory), done here.
@@ -500,6 +516,10 @@ class ArgoJobRunner(AsynchronousJobRunner):
             full_status["stderr"] = f"{full_status.get('stderr') or ''}galaxy-argo: {text}\n"
             ajs.fail_message = text[: _GALAXY_INFO_CHARS - 26].rstrip() + " ... (full text in stderr)"
         super().fail_job(ajs, exception=exception, message=message, full_status=full_status)
+        if isinstance(ajs, ArgoJobState) and not ajs.runner_state_handled:
+            # Not when resubmitted: the next attempt's numbers are the job's.
+            self._record_metrics(ajs)
+            ajs.job_wrapper.sa_session.commit()
         if isinstance(ajs, ArgoJobState) and hasattr(ajs, "settings"):
             self._cleanup_objects(ajs, success=False)
 

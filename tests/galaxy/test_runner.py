@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -50,6 +51,13 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     )
     containers = {c["name"] for c in workflow["spec"]["templates"][0]["containerSet"]["containers"]}
     assert containers == {"stage-in", "run", "metadata", "main"}
+    # Argo's numbers are job metrics next to Galaxy's own (the user is an admin: all are shown)
+    metrics = {(m["plugin"], m["name"]): m["raw_value"] for m in api.job_metrics(job["id"])}
+    assert metrics[("argo", "pod_attempts")] == "1.0000000"
+    assert metrics[("argo", "node")] == os.uname().nodename
+    assert float(metrics[("argo", "tool_seconds")]) >= 0
+    assert float(metrics[("argo", "uploaded_bytes")]) + float(metrics[("argo", "reused_objects")]) > 0
+    assert ("core", "runtime_seconds") in metrics  # Galaxy's own, from the returned job directory
     # cleanup: onsuccess (default) removed the job's own objects once Galaxy had them
     assert objects_under(s3, stack_info.bucket, f"galaxy-argo/jobs/{name}/") == []
 
@@ -181,6 +189,9 @@ def test_oom_is_resubmitted_to_more_memory_and_succeeds(
     first = argo.get(job["external_id"].removesuffix("-r1"))
     assert first is not None and first["status"]["phase"] == "Failed"
     assert "OOMKilled" in str(first["status"])
+    # the metrics are the attempt that succeeded, once
+    names = [m["name"] for m in api.job_metrics(job["id"]) if m["plugin"] == "argo"]
+    assert names.count("tool_seconds") == 1
 
 
 def what_the_user_sees(api: GalaxyAPI, reply: dict[str, Any]) -> str:
@@ -195,6 +206,9 @@ def test_oom_beyond_the_biggest_destination_says_why(api: GalaxyAPI, history: st
     assert what_the_user_sees(api, reply) == (
         "The job failed in Argo: the tool used more memory than its limit (2 GiB) and was killed (OOMKilled)"
     )
+    # a failed job keeps Argo's numbers too
+    metrics = {m["name"]: m["raw_value"] for m in api.job_metrics(job["id"]) if m["plugin"] == "argo"}
+    assert metrics["pod_attempts"] == "1.0000000" and "tool_seconds" in metrics
 
 
 def running_job(api: GalaxyAPI, job_id: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.compile import compile_job, returned_keys
 from galaxy_argo.local.stack import EmbeddedStack
+from galaxy_argo.metrics import workflow_metrics
 from galaxy_argo.outcome import OutcomeState, outcome_of
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
@@ -130,6 +132,10 @@ def test_a_galaxy_job_runs_and_returns_outputs_manifest_and_job_directory(
         names = tar.getnames()
         assert "job/working/log.txt" in names and "job/tool_script.sh" in names
     assert get(stack, spec.inputs[0].key) == b"hello galaxy\n"
+    metrics = workflow_metrics(wf)
+    assert metrics["pod_attempts"] == 1 and metrics["node"] == os.uname().nodename
+    assert {"stage_in_seconds", "tool_seconds", "stage_out_seconds", "queued_seconds"} <= set(metrics)
+    assert metrics["resources_duration_cpu"] >= 1
 
 
 def test_reference_data_prefix_is_loaded_as_a_directory(

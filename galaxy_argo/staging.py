@@ -5,7 +5,8 @@
   Inputs are content-addressed (``<prefix>/objects/sha256/<aa>/<sha256>``) so the same dataset
   used by many jobs is stored once. A file's sha256 is computed once per (path, size, mtime).
 - Downloads land in a temporary file next to the destination and replace it only after size
-  and sha256 match the outputs manifest, so Galaxy never sees a short or corrupt output.
+  and sha256 match the outputs manifest, so Galaxy never sees a short or corrupt output. The
+  sha256 is computed while the bytes arrive, not by reading the file again.
   Failures are collected and reported together (Pulsar's ``DownloadExceptionTracker`` pattern).
 - Bundles (the job directory, the tool directory) are gzipped tarballs with one top-level entry,
   the format Argo's executor unpacks at an artifact path. Unpacking refuses absolute paths, ``..``,
@@ -45,11 +46,13 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Measured on SeaweedFS here (benchmarks/staging.py): 64 MiB parts, modest concurrency.
+#: Measured on SeaweedFS here (benchmarks/staging.py): 64 MiB parts, modest concurrency, and
+#: 1 MiB writes (s3transfer's 256 KiB default spends its CPU queueing small writes).
 DEFAULT_TRANSFER = TransferConfig(
     multipart_threshold=64 * 1024 * 1024,
     multipart_chunksize=64 * 1024 * 1024,
     max_concurrency=4,
+    io_chunksize=1024 * 1024,
     use_threads=True,
 )
 _CHUNK = 8 * 1024 * 1024
@@ -83,6 +86,12 @@ class Sha256Cache:
             self.computed += 1
         return digest
 
+    def remember(self, path: Path, sha256: str) -> None:
+        """Record a digest computed elsewhere (while downloading, or one Galaxy already keeps)."""
+        stat = path.stat()
+        with self._lock:
+            self._cache[(str(path.resolve()), stat.st_size, stat.st_mtime_ns)] = sha256
+
 
 @dataclass(frozen=True)
 class Upload:
@@ -103,6 +112,56 @@ class Download:
     dest: Path
     size: int | None = None
     sha256: str | None = None
+
+
+class _HashingFile:
+    """Seekable write target for s3transfer that hashes the file in order while it is written.
+
+    s3transfer fetches ranges in parallel and writes each at its offset (one IO thread). Once the
+    bytes from the start are complete up to some offset, that stretch is read back from the page
+    cache and hashed, while the network threads go on; nothing is buffered in memory. (A
+    non-seekable target would make s3transfer deliver in order itself, but with large parts its
+    in-memory window deadlocks.)
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.digest = hashlib.sha256()
+        self.hashed = 0
+        self._position = 0
+        self._written: dict[int, int] = {}  # start -> end of stretches past `hashed`
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        self._position = os.lseek(self.fd, offset, whence)
+        return self._position
+
+    def tell(self) -> int:
+        return self._position
+
+    def write(self, data: bytes) -> int:
+        view = memoryview(data)
+        start = self._position
+        while view:
+            sent = os.pwrite(self.fd, view, self._position)
+            self._position += sent
+            view = view[sent:]
+        if start == self.hashed:
+            self.digest.update(data)  # in order: hash the bytes in hand, no read back
+            self.hashed = self._position
+        else:
+            self._written[start] = self._position
+        while self.hashed in self._written:
+            end = self._written.pop(self.hashed)
+            while self.hashed < end:
+                chunk = os.pread(self.fd, min(_CHUNK, end - self.hashed), self.hashed)
+                if not chunk:
+                    raise OSError(f"short read at offset {self.hashed} of a file being downloaded")
+                self.digest.update(chunk)  # releases the GIL: the transfer threads keep receiving
+                self.hashed += len(chunk)
+        return len(data)
 
 
 def _sha256_b64(hex_digest: str) -> str:
@@ -286,31 +345,36 @@ class Stager:
         return Upload(key, size, digest, uploaded=True)
 
     def fetch(self, item: Download) -> None:
-        """Download one object, verify it, then move it into place (never a partial file at ``dest``)."""
+        """Download one object, verify it, then move it into place (never a partial file at ``dest``).
+
+        The sha256 is computed while the bytes arrive (`_HashingFile`), not by a second pass.
+        """
         item.dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{item.dest.name}.", suffix=".partial", dir=item.dest.parent)
-        os.close(fd)
         tmp = Path(tmp_name)
         try:
-            try:
-                self.client.download_file(self.bucket, item.key, str(tmp), Config=self.transfer)
-            except (ClientError, BotoCoreError, OSError) as err:
-                raise StagingError(
-                    f"cannot download {self._describe(item.key)} to {item.dest}: {err}"
-                ) from err
-            size = tmp.stat().st_size
+            with os.fdopen(fd, "w+b", buffering=0) as handle:
+                target = _HashingFile(handle.fileno())
+                try:
+                    self.client.download_fileobj(self.bucket, item.key, target, Config=self.transfer)
+                except (ClientError, BotoCoreError, OSError) as err:
+                    raise StagingError(
+                        f"cannot download {self._describe(item.key)} to {item.dest}: {err}"
+                    ) from err
+                size = os.fstat(handle.fileno()).st_size
+            if target.hashed != size:
+                raise StagingError(f"{self._describe(item.key)} arrived with a gap at byte {target.hashed}")
             if item.size is not None and size != item.size:
                 raise StagingError(
                     f"{self._describe(item.key)} has {size} bytes, the manifest says {item.size}"
                 )
-            if item.sha256 is not None:
-                with tmp.open("rb") as handle:
-                    digest = hashlib.file_digest(handle, "sha256").hexdigest()
-                if digest != item.sha256:
-                    raise StagingError(
-                        f"{self._describe(item.key)} has sha256 {digest}, the manifest says {item.sha256}"
-                    )
+            digest = target.digest.hexdigest()
+            if item.sha256 is not None and digest != item.sha256:
+                raise StagingError(
+                    f"{self._describe(item.key)} has sha256 {digest}, the manifest says {item.sha256}"
+                )
             os.replace(tmp, item.dest)
+            self.hashes.remember(item.dest, digest)
         finally:
             tmp.unlink(missing_ok=True)
 

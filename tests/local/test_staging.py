@@ -75,6 +75,32 @@ def test_download_verifies_size_and_sha256_and_never_leaves_partials(stager: Sta
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["bad", "good"]
 
 
+def test_parallel_ranged_download_is_hashed_in_order_while_it_arrives(stager: Stager, tmp_path: Path) -> None:
+    # 1 MiB ranges, 4 at a time: most writes land ahead of the hashed stretch and are read back.
+    from boto3.s3.transfer import TransferConfig
+
+    mib = 1024 * 1024
+    ranged = Stager(
+        stager.client,
+        stager.bucket,
+        stager.key_prefix,
+        transfer=TransferConfig(
+            multipart_threshold=5 * mib, multipart_chunksize=mib, max_concurrency=4, io_chunksize=64 * 1024
+        ),
+    )
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(9 * mib + 12345))
+    upload = stager.stage_file(source)
+    dest = tmp_path / "out" / "big.bin"
+    ranged.fetch(Download(upload.key, dest, upload.size, upload.sha256))
+    assert dest.read_bytes() == source.read_bytes()
+    assert ranged.hashes.sha256(dest) == upload.sha256 and ranged.hashes.computed == 0  # remembered
+    with pytest.raises(StagingError, match="has sha256 .*, the manifest says 0000"):
+        ranged.fetch(Download(upload.key, tmp_path / "out" / "again.bin", upload.size, "0" * 64))
+    assert not (tmp_path / "out" / "again.bin").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["big.bin"]  # no partial left behind
+
+
 def test_bundles_round_trip_with_one_top_level_entry(stager: Stager, tmp_path: Path) -> None:
     job = tmp_path / "job"
     (job / "working").mkdir(parents=True)

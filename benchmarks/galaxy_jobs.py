@@ -11,6 +11,16 @@ BENCH_ROUNDS) for the same upper-casing tool on three environments of one Galaxy
 and the ratios ``argo_vs_local_runner`` / ``argo_local_metadata_vs_local_runner`` (same process,
 same Galaxy, jobs interleaved, so machine noise hits all three alike).
 
+``job_overhead_ratio`` (issue #5, target <= 1.5): the Argo job with metadata on the Galaxy side
+minus the tool's own run time, over the same for the local runner. The tool's own time is
+Galaxy's ``core`` ``runtime_seconds`` of the Argo jobs (measured around the tool alone in the
+pod; on the local runner the same metric also covers ``set_metadata``, so it is not used there).
+``overhead_<part>_s`` break the Argo job down from its job metrics (plugin ``argo``): submit
+(prepare, uploads, compile, submit), queued (the engine starting the pod), stage_in, tool,
+stage_out (container times, whole seconds as Argo records them), poll_lag (workflow ended ->
+runner saw it), collect (downloads, verification), local_metadata (``set_metadata`` on the
+Galaxy host) and galaxy_rest (Galaxy's queueing and its own ``finish``, and the API's view).
+
 Environment: BENCH_ROUNDS (default 5).
 """
 
@@ -39,14 +49,26 @@ def write_variants(directory: Path) -> None:
         (directory / f"{tool_id}.xml").write_text(source.replace('id="argo_upper"', f'id="{tool_id}"', 1))
 
 
-def job_seconds(api: GalaxyAPI, history: str, tool_id: str, dataset: str) -> float:
+#: A 1 KiB input, as the issue's trivial tool has.
+TEXT = ("galaxy argo " * 100)[:1023] + "\n"
+PARTS = ("submit", "queued", "stage_in", "tool", "stage_out", "poll_lag", "collect", "local_metadata")
+
+
+def run_job(api: GalaxyAPI, history: str, tool_id: str, dataset: str) -> tuple[float, dict[str, float]]:
+    """Seconds from submission to ``ok``, and the job's numeric metrics (``plugin.name``)."""
     began = time.monotonic()
     reply = api.run_tool(history, tool_id, {"input": {"src": "hda", "id": dataset}})
     job = api.wait_for_job(reply["jobs"][0]["id"], timeout=300)
     elapsed = time.monotonic() - began
-    if job["state"] != "ok" or api.dataset_content(reply["outputs"][0]["id"]) != b"HELLO\n":
+    if job["state"] != "ok" or api.dataset_content(reply["outputs"][0]["id"]) != TEXT.upper().encode():
         raise SystemExit(f"{tool_id}: job {job['id']} ended {job['state']}; the benchmark is void")
-    return elapsed
+    metrics = {}
+    for metric in api.job_metrics(job["id"]):
+        try:
+            metrics[f"{metric['plugin']}.{metric['name']}"] = float(metric["raw_value"])
+        except ValueError:
+            pass  # text metrics (the node's name)
+    return elapsed, metrics
 
 
 def main() -> int:
@@ -62,7 +84,7 @@ def main() -> int:
         print(f"galaxy_startup_s: {env.galaxy.startup_seconds:.1f}")
         api = env.api
         history = api.create_history("bench")
-        dataset = api.upload_text(history, "hello\n")
+        dataset = api.upload_text(history, TEXT)
         api.wait_for_dataset(history, dataset, timeout=180)
         tools = {
             "job_argo_remote_metadata_s": "argo_upper",
@@ -70,15 +92,34 @@ def main() -> int:
             "job_local_runner_s": "bench_upper_local_runner",
         }
         times: dict[str, list[float]] = {name: [] for name in tools}
+        runtimes: list[float] = []
+        parts: dict[str, list[float]] = {part: [] for part in (*PARTS, "galaxy_rest")}
         for _ in range(ROUNDS):
             for name, tool_id in tools.items():
-                times[name].append(job_seconds(api, history, tool_id, dataset))
+                elapsed, metrics = run_job(api, history, tool_id, dataset)
+                times[name].append(elapsed)
+                if name != "job_local_runner_s":
+                    runtimes.append(metrics["core.runtime_seconds"])
+                if name == "job_argo_local_metadata_s":
+                    known = {part: metrics.get(f"argo.{part}_seconds", 0.0) for part in PARTS}
+                    for part, value in known.items():
+                        parts[part].append(value)
+                    parts["galaxy_rest"].append(elapsed - sum(known.values()))
         medians = {name: statistics.median(values) for name, values in times.items()}
         for name, value in medians.items():
             print(f"{name}: {value:.2f}")
         baseline = medians["job_local_runner_s"]
         print(f"argo_vs_local_runner: {medians['job_argo_remote_metadata_s'] / baseline:.2f}")
         print(f"argo_local_metadata_vs_local_runner: {medians['job_argo_local_metadata_s'] / baseline:.2f}")
+        tool_own = statistics.median(runtimes)
+        print(f"tool_own_s: {tool_own:.2f}")
+        overhead = {name: value - tool_own for name, value in medians.items()}
+        print(f"job_overhead_argo_s: {overhead['job_argo_local_metadata_s']:.2f}")
+        print(f"job_overhead_local_runner_s: {overhead['job_local_runner_s']:.2f}")
+        ratio = overhead["job_argo_local_metadata_s"] / overhead["job_local_runner_s"]
+        print(f"job_overhead_ratio: {ratio:.2f}")
+        for part, values in parts.items():
+            print(f"overhead_{part}_s: {statistics.median(values):.2f}")
         restart_began = time.monotonic()
         env.galaxy.restart()
         print(f"galaxy_restart_s: {time.monotonic() - restart_began:.1f}")

@@ -4,7 +4,9 @@ Prints `name: value` lines (issue #5): poll_requests_per_cycle at N = 100, 1,000
 poll_cpu_ratio = client CPU of one labelled, field-projected LIST of N workflows / client CPU of
 N single GETs (measured with time.thread_time in the polling thread, so the in-process server's
 work is not counted); poll_seconds at each N; poll_kib_per_1000 = Python memory (tracemalloc)
-held by one cycle's result per 1,000 jobs.
+held by one cycle's result per 1,000 jobs; poll_rss_mib_per_1000 = growth of this process's
+resident memory while it holds, per 1,000 watched jobs, what the runner holds: one cycle's LIST
+result and one saved `JobPlan` per job (the runner's own per-job record).
 
 How the workflows are held: they are written straight into the embedded server's object store
 (status Running, a few nodes each, as a job looks mid-run) and the engine is never started, so
@@ -27,6 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from galaxy_argo.argo import ArgoClient  # noqa: E402
+from galaxy_argo.galaxy.plan import JobPlan, OutputTarget  # noqa: E402
 from galaxy_argo.local.engine import Engine, EngineConfig  # noqa: E402
 from galaxy_argo.local.server import ArgoAPIServer  # noqa: E402
 from galaxy_argo.local.store import ObjectStore  # noqa: E402
@@ -73,6 +76,14 @@ def workflow(i: int) -> dict[str, Any]:
             "nodes": nodes,
         },
     }
+
+
+def rss_mib() -> float:
+    """Resident memory of this process (``VmRSS``), MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise SystemExit("no VmRSS in /proc/self/status")
 
 
 def cpu(action: Any) -> tuple[float, float]:
@@ -126,6 +137,23 @@ def main() -> None:
                 f"{results[top]['cpu']:.3f} s CPU vs {top} GETs {get_cpu:.2f} s CPU, {get_wall:.1f} s wall)"
             )
             print(f"poll_kib_per_1000: {results[top]['kib_per_1000']:.0f}")
+            before = rss_mib()
+            held_list = client.poll(SELECTOR)
+            plans = [
+                JobPlan(
+                    workflow_name=name,
+                    key_prefix=f"galaxy-argo/jobs/{name}",
+                    outputs=[
+                        OutputTarget("out-1", f"galaxy-argo/jobs/{name}/out/out-1", f"/data/{name}.dat")
+                    ],
+                    job_directory_key=f"galaxy-argo/jobs/{name}/returned/job-directory.tgz",
+                    memory="4 GiB",
+                )
+                for name in names
+            ]
+            grown = rss_mib() - before
+            print(f"poll_rss_mib_per_1000: {grown / (top / 1000):.2f}")
+            del held_list, plans
 
 
 if __name__ == "__main__":

@@ -91,6 +91,8 @@ class JobPlan:
     walltime: str = ""
     uploaded_bytes: int = 0
     reused_objects: int = 0
+    #: Seconds from ``queue_job`` to the workflow submitted: prepare, stage-in uploads, compile, submit.
+    submit_seconds: float = 0.0
 
     def save(self, job_directory: str) -> None:
         """Write the plan (atomically) into Galaxy's job directory."""

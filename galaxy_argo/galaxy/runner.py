@@ -36,7 +36,9 @@ import glob
 import logging
 import os
 import shutil
+import time
 from copy import copy
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +56,7 @@ from galaxy_argo.connections import Connection, ConnectionPool, resolve_embedded
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
 from galaxy_argo.galaxy.plan import JobPlan, build_plan
-from galaxy_argo.metrics import METRICS_PLUGIN, workflow_metrics
+from galaxy_argo.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
 from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
 from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
 from galaxy_argo.staging import Download, StagingError
@@ -95,6 +97,10 @@ class ArgoJobState(AsynchronousJobState):
 
 #: Length of the failure message Galaxy keeps (``dataset.info``, ``job.info``).
 _GALAXY_INFO_CHARS = 255
+
+
+def _now_rfc3339() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _tmp_dir_statement(job_wrapper: Any) -> str:
@@ -149,6 +155,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
 
     def queue_job(self, job_wrapper: Any) -> None:
         """Prepare, stage, compile and submit one job (worker thread)."""
+        began = time.monotonic()
         job_id = job_wrapper.get_id_tag()
         state = job_wrapper.get_state()
         if state == model.Job.states.DELETED:
@@ -206,7 +213,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             job_wrapper.finish("", "")
             return
         try:
-            self._submit(ajs, ce, container)
+            self._submit(ajs, ce, container, began)
         except (GalaxyArgoError, OSError) as err:
             log.warning("(%s) submission to Argo failed: %s", job_id, err)
             ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
@@ -253,7 +260,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         return str(command) if command else None
 
-    def _submit(self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any) -> None:
+    def _submit(self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any, began: float) -> None:
         job_wrapper = ajs.job_wrapper
         settings = ajs.settings
         job = job_wrapper.get_job()
@@ -289,6 +296,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
         plan.save(job_wrapper.working_directory)
         workflow = compile_job(spec, settings).to_dict()
         name, adopted = connection.argo.submit(workflow)
+        plan.submit_seconds = round(time.monotonic() - began, 3)
+        plan.save(job_wrapper.working_directory)
         if adopted:
             log.info("(%s) adopted existing workflow %s", job_wrapper.get_id_tag(), name)
         ajs.job_id = name
@@ -375,6 +384,10 @@ class ArgoJobRunner(AsynchronousJobRunner):
         ajs.running = False
         ajs.outcome = outcome
         ajs.metrics = workflow_metrics(workflow) if workflow is not None else None
+        if ajs.metrics is not None and workflow is not None:
+            lag = seconds_between((workflow.get("status") or {}).get("finishedAt"), _now_rfc3339())
+            if lag is not None:
+                ajs.metrics["poll_lag_seconds"] = lag  # workflow ended -> this runner saw it
         if outcome.state in (OutcomeState.SUCCEEDED, OutcomeState.TOOL_FAILED, OutcomeState.METADATA_FAILED):
             self.mark_as_finished(ajs)  # Galaxy's own checks decide from exit code and stdio rules
             return False
@@ -405,6 +418,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         """Bring results back, verified, then let Galaxy finish the job (worker thread)."""
         ajs: ArgoJobState = job_state
         job_wrapper = ajs.job_wrapper
+        collect_began = time.monotonic()
         try:
             self._collect(ajs)
         except (GalaxyArgoError, OSError) as err:
@@ -414,6 +428,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             ajs.stop_job = False
             self.fail_job(ajs)
             return
+        timings = {"collect_seconds": time.monotonic() - collect_began}
         plan = ajs.plan
         if plan is not None and plan.metadata_remote:
             # Metadata temp files hold pod paths; Galaxy maps them to the local metadata directory.
@@ -421,7 +436,11 @@ class ArgoJobRunner(AsynchronousJobRunner):
                 job_wrapper.finish, remote_metadata_directory=f"{POD_JOB}/metadata"
             )
         elif job_wrapper.requires_setting_metadata:
+            metadata_began = time.monotonic()
             self._handle_metadata_externally(job_wrapper, resolve_requirements=True)
+            timings["local_metadata_seconds"] = time.monotonic() - metadata_began
+        if ajs.metrics is not None:
+            ajs.metrics.update({name: round(seconds, 3) for name, seconds in timings.items()})
         self._record_metrics(ajs)
         super().finish_job(ajs)
         self._cleanup_objects(ajs, success=job_wrapper.get_state() == model.Job.states.OK)
@@ -465,6 +484,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         if ajs.plan is not None:
             metrics["uploaded_bytes"] = ajs.plan.uploaded_bytes
             metrics["reused_objects"] = ajs.plan.reused_objects
+            metrics["submit_seconds"] = ajs.plan.submit_seconds
         job = ajs.job_wrapper.get_job()
         for name, value in metrics.items():
             job.add_metric(METRICS_PLUGIN, name, value)

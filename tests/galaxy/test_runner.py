@@ -57,6 +57,8 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     assert metrics[("argo", "node")] == os.uname().nodename
     assert float(metrics[("argo", "tool_seconds")]) >= 0
     assert float(metrics[("argo", "uploaded_bytes")]) + float(metrics[("argo", "reused_objects")]) > 0
+    assert float(metrics[("argo", "submit_seconds")]) > 0 and float(metrics[("argo", "collect_seconds")]) > 0
+    assert ("argo", "poll_lag_seconds") in metrics and ("argo", "local_metadata_seconds") not in metrics
     assert ("core", "runtime_seconds") in metrics  # Galaxy's own, from the returned job directory
     # cleanup: onsuccess (default) removed the job's own objects once Galaxy had them
     assert objects_under(s3, stack_info.bucket, f"galaxy-argo/jobs/{name}/") == []
@@ -178,6 +180,8 @@ def test_local_metadata_on_a_bundled_tool(
     assert "metadata" not in containers  # metadata: local on this environment
     out = api.dataset(next(iter(output_ids(reply).values())))
     assert out["extension"] == "tabular" and out["metadata_columns"] == 3
+    names = {m["name"] for m in api.job_metrics(job["id"]) if m["plugin"] == "argo"}
+    assert "local_metadata_seconds" in names and "metadata_seconds" not in names
 
 
 def test_oom_is_resubmitted_to_more_memory_and_succeeds(

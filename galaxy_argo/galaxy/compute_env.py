@@ -74,8 +74,8 @@ class ArgoComputeEnvironment(ComputeEnvironment):
         super().__init__()
         self.job_wrapper = job_wrapper
         self.reference_data = dict(reference_data or {})
-        #: Normalised host path -> pod path of each reference path the tool's command reads.
-        self.reference_paths: dict[str, str] = {}
+        #: Normalised host paths of the reference data the tool's command reads.
+        self.reference_paths: set[str] = set()
         #: Galaxy's own answers (host paths): output names come from its false paths.
         self.local = job_wrapper.default_compute_environment()
 
@@ -133,7 +133,7 @@ class ArgoComputeEnvironment(ComputeEnvironment):
                 "rename it or leave its directory out of the destination's reference_data"
             )
         pod_path = POD_REFERENCE + path + ("/" if text.endswith("/") else "")
-        self.reference_paths[path] = POD_REFERENCE + path
+        self.reference_paths.add(path)
         return pod_path
 
     # -- directories --------------------------------------------------------------------------

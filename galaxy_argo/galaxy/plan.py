@@ -265,7 +265,7 @@ def build_plan(
         plan.uploaded_bytes += upload.size
         inputs.append(StagedFile(staged_name, pod, upload.key, StagedKind.DIRECTORY))
 
-    inputs += reference_inputs(stager, list(ce.reference_paths), settings.reference_data, taken)
+    inputs += reference_inputs(stager, sorted(ce.reference_paths), settings.reference_data, taken)
 
     outputs: list[StagedFile] = []
     for dataset_path in job_wrapper.job_io.get_output_fnames():

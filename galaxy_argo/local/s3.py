@@ -29,6 +29,7 @@ import signal
 import subprocess
 import sysconfig
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -469,8 +470,8 @@ class SeaweedS3:
     def _wait_ready(self, deadline: float) -> None:
         """Poll until S3 answers HTTP and an authenticated ListBuckets succeeds, or fail."""
         client = self._probe_client()
-        last_error = "no answer yet"
-        while True:
+
+        def probe() -> str | None:
             if self._process is None or self._process.poll() is not None:
                 code = None if self._process is None else self._process.returncode
                 tail = self._log_tail()
@@ -479,17 +480,38 @@ class SeaweedS3:
                     f"SeaweedFS exited with code {code} before its S3 endpoint {self.endpoint_url} answered. "
                     f"Last lines of {self.log_path}:\n{tail}"
                 )
-            if http_status(self.port, "/", timeout=1.0) is not None:  # any status: it serves
-                try:
-                    client.list_buckets()
-                    return
-                except (BotoCoreError, ClientError) as err:
-                    last_error = str(err)
+            if http_status(self.port, "/", timeout=1.0) is None:  # any status: it serves
+                return ""
+            client.list_buckets()
+            return None
+
+        self._poll(
+            deadline,
+            probe,
+            f"SeaweedFS S3 at {self.endpoint_url} did not accept an authenticated ListBuckets in time",
+            hint="the machine may be overloaded, or ",
+        )
+
+    def _poll(self, deadline: float, probe: Callable[[], str | None], failure: str, hint: str = "") -> None:
+        """Call ``probe`` until it returns ``None`` (ready); else it returns or raises (S3) the error.
+
+        An empty error means "not ready, nothing new": the last one is kept for the message.
+
+        At the deadline, raise `S3ServerError`: ``failure``, the last error, the log's tail.
+        """
+        last_error = "no answer yet"
+        while True:
+            try:
+                error = probe()
+            except (BotoCoreError, ClientError) as err:
+                error = str(err)
+            if error is None:
+                return
+            last_error = error or last_error
             if time.monotonic() >= deadline:
                 raise S3ServerError(
-                    f"SeaweedFS S3 at {self.endpoint_url} did not accept an authenticated ListBuckets in "
-                    f"time (last error: {last_error}); the machine may be overloaded, or see the last "
-                    f"lines of {self.log_path}:\n{self._log_tail()}"
+                    f"{failure} (last error: {last_error}); {hint}see the last lines of "
+                    f"{self.log_path}:\n{self._log_tail()}"
                 )
             time.sleep(_POLL_SECONDS)
 
@@ -529,21 +551,17 @@ class SeaweedS3:
         """
         client = self._probe_client()
         key = ".galaxy-argo/ready"
-        while True:
-            try:
-                client.put_object(Bucket=self._bucket, Key=key, Body=b"ok")
-                if client.get_object(Bucket=self._bucket, Key=key)["Body"].read() == b"ok":
-                    client.delete_object(Bucket=self._bucket, Key=key)
-                    return
-                last_error = "read back different bytes"
-            except (BotoCoreError, ClientError) as err:
-                last_error = str(err)
-            if time.monotonic() >= deadline:
-                raise S3ServerError(
-                    f"SeaweedFS at {self.endpoint_url} answers but cannot store and read an object "
-                    f"(last error: {last_error}); see the last lines of {self.log_path}:\n{self._log_tail()}"
-                )
-            time.sleep(_POLL_SECONDS)
+
+        def probe() -> str | None:
+            client.put_object(Bucket=self._bucket, Key=key, Body=b"ok")
+            if client.get_object(Bucket=self._bucket, Key=key)["Body"].read() != b"ok":
+                return "read back different bytes"
+            client.delete_object(Bucket=self._bucket, Key=key)
+            return None
+
+        self._poll(
+            deadline, probe, f"SeaweedFS at {self.endpoint_url} answers but cannot store and read an object"
+        )
 
     def _saved_ports(self) -> dict[str, int]:
         path = self.data_dir / "ports.json"

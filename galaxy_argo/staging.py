@@ -86,6 +86,12 @@ class Sha256Cache:
             self.computed += 1
         return digest
 
+    def known(self, path: Path) -> str | None:
+        """The digest of ``path`` as it is now, if one was computed or remembered; never reads it."""
+        stat = path.stat()
+        with self._lock:
+            return self._cache.get((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+
     def remember(self, path: Path, sha256: str) -> None:
         """Record a digest computed elsewhere (while downloading, or one Galaxy already keeps)."""
         stat = path.stat()
@@ -275,9 +281,20 @@ class Stager:
         except BotoCoreError as err:
             raise StagingError(f"cannot reach the S3 endpoint for {self._describe(key)}: {err}") from err
 
-    def stage_file(self, path: Path, key: str | None = None) -> Upload:
-        """Upload ``path`` unless an identical object exists; content-addressed without ``key``."""
+    def stage_file(self, path: Path, key: str | None = None, sha256: str | None = None) -> Upload:
+        """Upload ``path`` unless an identical object exists; content-addressed without ``key``.
+
+        ``sha256`` is a digest the caller already holds (Galaxy's ``DatasetHash``): when the
+        content-addressed object of that digest and size exists, it is used without reading the
+        file, one request. It is only a hint for finding: nothing is uploaded under a digest this
+        process did not compute, so a stale hint cannot put wrong content under a content key.
+        """
         size = path.stat().st_size
+        if sha256 is not None and key is None:
+            hinted = self.content_key(sha256)
+            head = self.existing(hinted)
+            if head is not None and head.get("ContentLength") == size:
+                return Upload(hinted, size, sha256, uploaded=False)
         digest = self.hashes.sha256(path)
         key = key or self.content_key(digest)
         head = self.existing(key)

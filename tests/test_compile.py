@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from galaxy_argo.compile import INFRA_RETRY_EXPRESSION, compile_job, cpu_quantity
+from galaxy_argo._hera import models as m
+from galaxy_argo.compile import INFRA_RETRY_EXPRESSION, compile_job, compile_model, cpu_quantity
 from galaxy_argo.errors import CompileError
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import JobSpec
@@ -206,6 +207,22 @@ def test_resubmission_gets_its_own_name() -> None:
 
 def test_compile_is_deterministic() -> None:
     assert dump_yaml(compiled("twenty-inputs")) == dump_yaml(compiled("twenty-inputs"))
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_the_runner_submits_the_same_body_as_the_golden_yaml_describes(name: str) -> None:
+    """The runner hands Hera the built model; the body must equal the one from the dict (the YAML)."""
+    case = CASES[name]
+    settings = ArgoSettings.from_params(case["params"])
+    workflow = compile_job(JobSpec.from_dict(case["spec"]), settings)
+
+    def body(model: m.Workflow) -> dict:
+        request = m.WorkflowCreateRequest(workflow=model)
+        return json.loads(request.model_dump_json(exclude_none=True, by_alias=True, exclude_unset=True))
+
+    submitted = body(compile_model(JobSpec.from_dict(case["spec"]), settings))
+    assert submitted == body(m.Workflow.model_validate(workflow.to_dict()))
+    assert submitted["workflow"] == workflow.to_dict()
 
 
 def test_no_credentials_in_the_workflow() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from galaxy.job_execution.compute_environment import dataset_path_to_extra_path
 from galaxy.model import MetadataFile
+from galaxy.util.hash_util import HashFunctionNameEnum
 
 from galaxy_argo.compile import returned_keys
 from galaxy_argo.galaxy.compute_env import (
@@ -48,6 +49,7 @@ __all__ = [
 
 #: Name of the saved plan in Galaxy's (local) job directory.
 PLAN_FILE = "galaxy_argo_plan.json"
+SHA256 = HashFunctionNameEnum.sha256.value
 _NOT_NAME = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -75,6 +77,8 @@ class OutputTarget:
     name: str
     key: str
     local_path: str
+    #: Galaxy's ``Dataset`` id, to record the verified sha256 on it (``None`` in plans saved before).
+    dataset_id: int | None = None
 
 
 @dataclass
@@ -117,14 +121,24 @@ def _human_mib(mib: int) -> str:
     return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib} MiB"
 
 
+def known_sha256(dataset: Any) -> str | None:
+    """The SHA-256 Galaxy keeps for a dataset's file (``DatasetHash``), if it has one."""
+    for recorded in getattr(dataset, "hashes", None) or ():
+        if recorded.hash_function == SHA256 and not recorded.extra_files_path and recorded.hash_value:
+            return str(recorded.hash_value).lower()
+    return None
+
+
 def _job_inputs(
     job_wrapper: Any, ce: ArgoComputeEnvironment
-) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(host path, pod path) of the input files (datasets, their metadata files) and extra-files dirs.
+) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+    """The input files and the extra-files directories of the job.
 
-    One pass over the job's input datasets: each is read from Galaxy's database once.
+    Files (datasets, their metadata files) as (host path, pod path, sha256 Galaxy knows or None),
+    directories as (host path, pod path). One pass over the job's input datasets: each is read
+    from Galaxy's database once.
     """
-    files: list[tuple[str, str]] = []
+    files: list[tuple[str, str, str | None]] = []
     directories: list[tuple[str, str]] = []
     seen: set[str] = set()
     for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
@@ -132,15 +146,14 @@ def _job_inputs(
         local = dataset.get_file_name()
         if local not in seen:
             seen.add(local)
-            files.append((local, pod))
+            files.append((local, pod, known_sha256(dataset.dataset)))
         for value in dataset.metadata.values():
             if isinstance(value, MetadataFile):
                 meta_local = value.get_file_name()
                 if meta_local and meta_local not in seen and os.path.exists(meta_local):
                     seen.add(meta_local)
-                    files.append(
-                        (meta_local, posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local)))
-                    )
+                    meta_pod = posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local))
+                    files.append((meta_local, meta_pod, None))
         inner = dataset.dataset
         if inner is not None and inner.extra_files_path_exists():
             directories.append((inner.extra_files_path, dataset_path_to_extra_path(pod)))
@@ -246,8 +259,8 @@ def build_plan(
     inputs: list[StagedFile] = []
     taken: set[str] = set()
     input_files, input_directories = _job_inputs(job_wrapper, ce)
-    for local, pod in input_files:
-        upload = stager.stage_file(Path(local))
+    for local, pod, sha256 in input_files:
+        upload = stager.stage_file(Path(local), sha256=sha256)
         plan.uploaded_bytes += upload.size if upload.uploaded else 0
         plan.reused_objects += 0 if upload.uploaded else 1
         inputs.append(
@@ -273,7 +286,7 @@ def build_plan(
         out_name = artifact_name("out-", os.path.basename(local).removesuffix(".dat"), taken)
         key = f"{prefix}/out/{out_name}"
         outputs.append(StagedFile(out_name, posixpath.join(POD_JOB, "outputs", os.path.basename(local)), key))
-        plan.outputs.append(OutputTarget(out_name, key, local))
+        plan.outputs.append(OutputTarget(out_name, key, local, dataset_path.dataset_id))
 
     tool = job_wrapper.tool
     tool_directory = _stage_tool_directory(stager, tool, settings)

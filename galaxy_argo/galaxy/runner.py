@@ -51,11 +51,11 @@ from galaxy.util import asbool, unicodify
 from sqlalchemy import func, select
 
 from galaxy_argo.argo import ArgoError, ArgoUnavailable
-from galaxy_argo.compile import compile_job
+from galaxy_argo.compile import compile_model
 from galaxy_argo.connections import Connection, ConnectionPool, resolve_embedded
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
-from galaxy_argo.galaxy.plan import JobPlan, build_plan
+from galaxy_argo.galaxy.plan import SHA256, JobPlan, build_plan, known_sha256
 from galaxy_argo.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
 from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
 from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
@@ -294,8 +294,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             job_url=job_url,
         )
         plan.save(job_wrapper.working_directory)
-        workflow = compile_job(spec, settings).to_dict()
-        name, adopted = connection.argo.submit(workflow)
+        name, adopted = connection.argo.submit(compile_model(spec, settings))
         plan.submit_seconds = round(time.monotonic() - began, 3)
         plan.save(job_wrapper.working_directory)
         if adopted:
@@ -442,6 +441,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         if ajs.metrics is not None:
             ajs.metrics.update({name: round(seconds, 3) for name, seconds in timings.items()})
         self._record_metrics(ajs)
+        self._record_output_hashes(ajs)
         super().finish_job(ajs)
         self._cleanup_objects(ajs, success=job_wrapper.get_state() == model.Job.states.OK)
 
@@ -488,6 +488,28 @@ class ArgoJobRunner(AsynchronousJobRunner):
         job = ajs.job_wrapper.get_job()
         for name, value in metrics.items():
             job.add_metric(METRICS_PLUGIN, name, value)
+
+    @staticmethod
+    def _record_output_hashes(ajs: ArgoJobState) -> None:
+        """Keep each output's verified sha256 as Galaxy's ``DatasetHash`` (committed by ``finish``).
+
+        A later job reading the dataset then finds its content-addressed object with one request
+        and no hashing on this host, across handlers and restarts. Only a digest that still
+        describes the file is used (the cache is keyed by size and mtime), so an output a
+        ``from_work_dir`` copy replaced afterwards gets none.
+        """
+        if ajs.plan is None:
+            return
+        hashes = ajs.connection.stager.hashes
+        session = ajs.job_wrapper.sa_session
+        for target in ajs.plan.outputs:
+            try:
+                digest = hashes.known(Path(target.local_path)) if target.dataset_id is not None else None
+            except OSError:
+                continue
+            dataset = session.get(model.Dataset, target.dataset_id) if digest else None
+            if dataset is not None and known_sha256(dataset) is None:
+                dataset.hashes.append(model.DatasetHash(hash_function=SHA256, hash_value=digest))
 
     def _copy_work_dir_outputs(self, job_wrapper: Any) -> None:
         # Galaxy's `if [ -f src -a -f dest ]; then cp src dest; fi` (command_factory), done here.

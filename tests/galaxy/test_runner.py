@@ -39,6 +39,11 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     reply, job = run_and_wait(api, history, "argo_upper", {"input": {"src": "hda", "id": dataset}})
     assert job["state"] == "ok", job
     assert api.dataset_content(output_ids(reply)["output"]) == b"HELLO\nARGO\n"
+    # the sha256 the output was verified against is kept as Galaxy's DatasetHash, for later jobs
+    hashes = api.dataset(output_ids(reply)["output"])["hashes"]
+    assert [(h["hash_function"], h["hash_value"]) for h in hashes] == [
+        ("SHA-256", hashlib.sha256(b"HELLO\nARGO\n").hexdigest())
+    ]
     name = job["external_id"]
     assert name.startswith("galaxy-main-")
     workflow = argo.get(name)

@@ -40,6 +40,32 @@ def test_upload_once_then_skip_with_one_request(stager: Stager, tmp_path: Path) 
     assert stager.hashes.computed == 1  # hashed once per (path, size, mtime)
 
 
+def test_a_known_sha256_finds_the_object_without_reading_the_file(stager: Stager, tmp_path: Path) -> None:
+    """Galaxy's DatasetHash: one HEAD and no hashing when the content object is there already."""
+    content = os.urandom(50_000)
+    digest = hashlib.sha256(content).hexdigest()
+    (tmp_path / "first").write_bytes(content)
+    stager.stage_file(tmp_path / "first")
+    fresh = Stager(stager.client, stager.bucket, stager.key_prefix)
+    path = tmp_path / "second"
+    path.write_bytes(content)
+    calls = counting(fresh)
+    found = fresh.stage_file(path, sha256=digest)
+    assert (found.key, found.uploaded, found.sha256) == (stager.content_key(digest), False, digest)
+    assert calls == ["HEAD"] and fresh.hashes.computed == 0
+
+
+def test_a_wrong_known_sha256_is_never_uploaded_under(stager: Stager, tmp_path: Path) -> None:
+    """A stale hint misses; the file is hashed and stored under its real digest."""
+    path = tmp_path / "data"
+    path.write_bytes(os.urandom(20_000))
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    upload = stager.stage_file(path, sha256=wrong)
+    real = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert upload.uploaded and upload.key == stager.content_key(real) and upload.sha256 == real
+    assert stager.existing(stager.content_key(wrong)) is None
+
+
 def test_explicit_key_reuploads_when_content_changes(stager: Stager, tmp_path: Path) -> None:
     path = tmp_path / "data.txt"
     path.write_bytes(b"one")

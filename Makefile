@@ -38,8 +38,8 @@ bench: setup ## run the benchmarks, printing `name: value` lines
 golden: setup ## regenerate tests/golden/*.yaml (on request only, never under CI)
 	GALAXY_ARGO_REGENERATE_GOLDEN=1 $(PY) -m pytest tests/test_golden.py -q
 
-templates: setup ## regenerate workflow_templates/
-	$(VENV)/bin/galaxy-argo templates render workflow_templates/
+templates: setup ## regenerate workflow_templates/ and their copy in manifests/base
+	$(VENV)/bin/galaxy-argo templates render workflow_templates/ --bundle manifests/base/workflowtemplates.yaml
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -50,10 +50,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_templates_render(args: argparse.Namespace) -> int:
-    from galaxy_argo.templates import render_templates
+    from galaxy_argo.templates import render_bundle, render_templates
 
-    for path in render_templates(Path(args.directory), _settings_from_args(args)):
+    settings = _settings_from_args(args)
+    for path in render_templates(Path(args.directory), settings):
         print(path)
+    if args.bundle:
+        print(render_bundle(Path(args.bundle), settings))
     return 0
 
 
@@ -214,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     tsub = templates.add_subparsers(dest="templates_command", required=True)
     p = tsub.add_parser("render", help="write the WorkflowTemplates as YAML into a directory")
     p.add_argument("directory")
+    p.add_argument("--bundle", metavar="FILE", help="also write them all into one file (manifests/base)")
     _add_settings_args(p)
     p.set_defaults(func=_cmd_templates_render)
 

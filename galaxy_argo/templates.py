@@ -30,7 +30,7 @@ from galaxy_argo.naming import LABEL_PREFIX
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.spec import POD_ROOT
 from galaxy_argo.stage_scripts import INPUTS_CHECKLIST, OUTPUTS_LIST, returned_path
-from galaxy_argo.yamlio import dump_yaml
+from galaxy_argo.yamlio import dump_yaml, dump_yaml_all
 
 __all__ = ["GENERATED_HEADER", "TOOL_JOB_TEMPLATE", "build_templates", "render_templates"]
 
@@ -141,6 +141,18 @@ def build_templates(settings: ArgoSettings | None = None) -> dict[str, dict[str,
     settings = settings or ArgoSettings()
     template = tool_job_template(settings)
     return {f"{TOOL_JOB_TEMPLATE}.yaml": template.to_dict()}
+
+
+def render_bundle(path: Path, settings: ArgoSettings | None = None) -> Path:
+    """Write every template into one multi-document file: the copy `manifests/base` applies.
+
+    kustomize refuses files outside its directory by default, so the base keeps a generated copy
+    (checked for drift by the tests) rather than pointing at `workflow_templates/`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    resources = [resource for _, resource in sorted(build_templates(settings).items())]
+    path.write_text(GENERATED_HEADER + dump_yaml_all(resources))
+    return path
 
 
 def render_templates(out_dir: Path, settings: ArgoSettings | None = None) -> list[Path]:

@@ -585,9 +585,8 @@ class Engine:
             node["templateName"] = template.get("name", "")
             if template.get("_templateRef"):
                 node["templateRef"] = template["_templateRef"]
-            display_name = ((template.get("metadata") or {}).get("annotations") or {}).get(
-                "workflows.argoproj.io/display-name"
-            )
+            # Argo reads it from the template's own `annotations` (not `metadata`, the pod's).
+            display_name = (template.get("annotations") or {}).get("workflows.argoproj.io/display-name")
             if display_name:
                 node["displayName"] = display_name
         if boundary:

@@ -1,5 +1,5 @@
 """Interpreter features Argo's examples do not cover: script, withParam, when, legacy dependencies,
-parallelism, retry expressions, onExit with workflow.status, podSpecPatch memory."""
+parallelism, retry expressions, onExit with workflow.status, podSpecPatch memory, display names."""
 
 from __future__ import annotations
 
@@ -188,3 +188,22 @@ def test_pod_spec_patch_sets_the_memory_limit(service: WorkflowsService) -> None
         assert wf["status"]["phase"] == phase
         if phase == "Failed":
             assert pod_nodes(wf)[0]["message"] == "main: OOMKilled (exit code 137)"
+
+
+def test_display_name_from_the_templates_annotations(service: WorkflowsService) -> None:
+    """As Argo: `templates[].annotations` names the node; the pod's `metadata` does not."""
+    named = {**echo("named"), "annotations": {"workflows.argoproj.io/display-name": "Say hello"}}
+    pod_only = {**echo("pod-only"), "metadata": {"annotations": {"workflows.argoproj.io/display-name": "x"}}}
+    arguments = {"parameters": [{"name": "msg", "value": "hi"}]}
+    steps = {
+        "name": "both",
+        "steps": [
+            [
+                {"name": "a", "template": "named", "arguments": arguments},
+                {"name": "b", "template": "pod-only", "arguments": arguments},
+            ]
+        ],
+    }
+    wf = wait_for(service, submit(service, workflow("features-display-name", [steps, named, pod_only])))
+    assert wf["status"]["phase"] == "Succeeded"
+    assert sorted(n["displayName"] for n in pod_nodes(wf)) == ["Say hello", "b"]

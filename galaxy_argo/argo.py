@@ -165,6 +165,23 @@ class ArgoClient:
             )
         return name, True
 
+    def version(self) -> dict[str, Any]:
+        """The server's ``/api/v1/version`` (no namespace, no permission needed beyond the token)."""
+        return dict(self._raw("GET", "/api/v1/version").json())
+
+    def dry_run(self, workflow: Mapping[str, Any]) -> None:
+        """Ask the server to create ``workflow`` without storing it: checks the body and the Role."""
+        self._raw(
+            "POST",
+            f"/api/v1/workflows/{self.namespace}",
+            json={"namespace": self.namespace, "workflow": workflow, "serverDryRun": True},
+        )
+
+    def template_names(self) -> list[str]:
+        """Names of the WorkflowTemplates in the namespace."""
+        response = self._raw("GET", f"/api/v1/workflow-templates/{self.namespace}")
+        return [item["metadata"]["name"] for item in response.json().get("items") or []]
+
     def get(self, name: str, fields: str = "") -> dict[str, Any] | None:
         """The workflow as JSON, or ``None`` when it does not exist."""
         params = {"fields": fields} if fields else None

@@ -17,11 +17,13 @@ from galaxy_argo.errors import GalaxyArgoError
 __all__ = ["main"]
 
 
-def _settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from galaxy_argo.settings import ArgoSettings
+def _params_from_args(args: argparse.Namespace) -> dict[str, object]:
+    """Destination params from ``--job-config``/``--environment``, ``--destination`` and ``-p``."""
     from galaxy_argo.yamlio import load_yaml
 
     params: dict[str, object] = {}
+    if getattr(args, "job_config", None):
+        params.update(_environment_params(Path(args.job_config), args.environment))
     if args.destination:
         loaded = load_yaml(Path(args.destination).read_text())
         if not isinstance(loaded, dict):
@@ -32,7 +34,33 @@ def _settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-de
         if not sep:
             raise GalaxyArgoError(f"--param {item!r}: expected NAME=VALUE")
         params[key.strip()] = value
-    return ArgoSettings.from_params(params)
+    return params
+
+
+def _environment_params(job_config: Path, environment: str | None) -> dict[str, object]:
+    from galaxy_argo.doctor import destinations_in_job_config
+    from galaxy_argo.yamlio import load_yaml
+
+    loaded = load_yaml(job_config.read_text())
+    ours = destinations_in_job_config(loaded if isinstance(loaded, dict) else {})
+    if not ours:
+        raise GalaxyArgoError(f"{job_config}: no environment runs on a runner loading ArgoJobRunner")
+    if environment is None:
+        if len(ours) > 1:
+            raise GalaxyArgoError(f"{job_config}: choose one with --environment: {', '.join(sorted(ours))}")
+        environment = next(iter(ours))
+    if environment not in ours:
+        raise GalaxyArgoError(
+            f"{job_config}: environment {environment!r} does not run on Argo; those that do: "
+            + ", ".join(sorted(ours))
+        )
+    return dict(ours[environment])
+
+
+def _settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from galaxy_argo.settings import ArgoSettings
+
+    return ArgoSettings.from_params(_params_from_args(args))
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
@@ -58,6 +86,19 @@ def _cmd_templates_render(args: argparse.Namespace) -> int:
     if args.bundle:
         print(render_bundle(Path(args.bundle), settings))
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from galaxy_argo.doctor import run_checks
+
+    failed = False
+    for check in run_checks(
+        _params_from_args(args), probe=not args.no_probe, probe_timeout=args.probe_timeout
+    ):
+        print(check.line(), flush=True)
+        failed = failed or check.failed
+    print("doctor: " + ("problems found; fix the lines marked FAIL" if failed else "all checks passed"))
+    return 1 if failed else 0
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
@@ -220,6 +261,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bundle", metavar="FILE", help="also write them all into one file (manifests/base)")
     _add_settings_args(p)
     p.set_defaults(func=_cmd_templates_render)
+
+    p = sub.add_parser(
+        "doctor",
+        help="check a destination: Argo Server, token, permissions, bucket, images, artifact repository",
+    )
+    _add_settings_args(p)
+    p.add_argument("--job-config", metavar="FILE", help="Galaxy's job_conf.yml: take the params from it")
+    p.add_argument("--environment", metavar="ID", help="which Argo environment of --job-config")
+    p.add_argument("--no-probe", action="store_true", help="do not run the probe workflow")
+    p.add_argument(
+        "--probe-timeout", type=float, default=120.0, metavar="S", help="seconds the probe may take"
+    )
+    p.set_defaults(func=_cmd_doctor)
 
     p = sub.add_parser("params", help="print the destination params table (Markdown)")
     p.set_defaults(func=_cmd_params)

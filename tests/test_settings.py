@@ -182,3 +182,19 @@ def test_readme_params_table_is_generated_from_settings() -> None:
     assert match.group(1) == params_table_markdown(), "README params table drifted: regenerate it"
     for f in fields(ArgoSettings):
         assert f"| `{f.name}` |" in match.group(1)
+
+
+def test_the_readme_tpv_destination_as_tpv_renders_it() -> None:
+    """README's TPV example for bwa_mem2 (cores 8, mem cores * 3.8), after TPV's f-strings."""
+    rendered = {
+        "cores": "8",
+        "memory": str(8 * 3.8),
+        "gpus": "0",
+        "node_selector": "pool=batch",
+        "walltime": "12:00:00",
+        "ephemeral_storage": "100Gi",
+    }
+    settings = ArgoSettings.from_params(rendered)
+    assert (settings.cores, settings.memory, settings.gpus) == (8.0, round(30.4 * 1024), 0)
+    assert settings.node_selector == {"pool": "batch"}
+    assert settings.walltime == 12 * 3600 and settings.ephemeral_storage == "100Gi"

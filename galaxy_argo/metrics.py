@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from galaxy_argo.naming import argo_pod_name
+
 __all__ = ["CONTAINER_METRICS", "METRICS_PLUGIN", "seconds_between", "workflow_metrics"]
 
 #: Plugin name the metrics are stored under in Galaxy (``job_metric_numeric.plugin``).
@@ -61,6 +63,9 @@ def workflow_metrics(workflow: Mapping[str, Any]) -> dict[str, float | str]:
         last = pods[-1]
         if last.get("hostNodeName"):
             metrics["node"] = str(last["hostNodeName"])
+        if last.get("id") and last.get("templateName"):
+            name = str(workflow.get("metadata", {}).get("name", ""))
+            metrics["pod_name"] = argo_pod_name(name, str(last["templateName"]), str(last["id"]))
         containers = [n for n in nodes.values() if n.get("type") == "Container" and _in_pod(n, last)]
         for container in containers:
             metric = CONTAINER_METRICS.get(str(container.get("displayName")))

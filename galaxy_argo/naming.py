@@ -14,6 +14,7 @@ import re
 
 __all__ = [
     "LABEL_PREFIX",
+    "argo_pod_name",
     "label_value",
     "user_hash",
     "workflow_name",
@@ -63,3 +64,16 @@ def user_hash(user: str, instance: str) -> str:
     if not user:
         return ""
     return hashlib.sha256(f"{instance}\0{user}".encode()).hexdigest()[:16]
+
+
+def argo_pod_name(workflow: str, template: str, node_id: str) -> str:
+    """The name of the pod Argo (pod names v2) runs for a node.
+
+    The workflow's name for the root node, else ``<workflow>-<template>-<hash>``, the hash being
+    the node id's (fnv32a of the node name); operators find the pod with it in ``kubectl``.
+    """
+    if node_id == workflow:
+        return workflow
+    suffix = node_id.rsplit("-", 1)[-1]
+    prefix = f"{workflow}-{template}"
+    return f"{prefix[: 253 - len(suffix) - 1]}-{suffix}"

@@ -24,7 +24,8 @@ def finished_workflow() -> dict[str, Any]:
     nodes = {
         "wf": {"id": "wf", "name": "galaxy-main-7", "type": "Retry", "phase": "Succeeded"},
         "p0": {
-            "id": "p0",
+            "id": "galaxy-main-7-2176424288",
+            "templateName": "galaxy-job",
             "name": "galaxy-main-7(0)",
             "type": "Pod",
             "phase": "Failed",
@@ -32,7 +33,8 @@ def finished_workflow() -> dict[str, Any]:
             "hostNodeName": "node-a",
         },
         "p1": {
-            "id": "p1",
+            "id": "galaxy-main-7-766957197",  # Argo's: <workflow>-<fnv32a(node name)>
+            "templateName": "galaxy-job",
             "name": "galaxy-main-7(1)",
             "type": "Pod",
             "phase": "Succeeded",
@@ -61,6 +63,7 @@ def test_last_attempt_containers_node_and_argo_estimates() -> None:
     assert workflow_metrics(finished_workflow()) == {
         "pod_attempts": 2,
         "node": "node-b",
+        "pod_name": "galaxy-main-7-galaxy-job-766957197",
         "stage_in_seconds": 2.0,
         "tool_seconds": 90.0,
         "metadata_seconds": 3.0,
@@ -82,8 +85,19 @@ def test_what_argo_did_not_report_is_left_out() -> None:
         if node["type"] == "Container":
             node.pop("finishedAt")
     metrics = workflow_metrics(workflow)
-    assert metrics == {"pod_attempts": 2, "queued_seconds": 70.0}
+    assert metrics == {
+        "pod_attempts": 2,
+        "pod_name": "galaxy-main-7-galaxy-job-766957197",
+        "queued_seconds": 70.0,
+    }
     assert workflow_metrics({"metadata": {"name": "x"}, "status": {"phase": "Pending"}}) == {}
+
+
+def test_pod_name_of_a_single_attempt_is_the_workflows() -> None:
+    """No retryStrategy: the pod node is the root, and Argo names the pod after the workflow."""
+    pod = {"id": "galaxy-main-8", "name": "galaxy-main-8", "templateName": "galaxy-job", "type": "Pod"}
+    workflow = {"metadata": {"name": "galaxy-main-8"}, "status": {"nodes": {"galaxy-main-8": pod}}}
+    assert workflow_metrics(workflow)["pod_name"] == "galaxy-main-8"
 
 
 def test_seconds_between() -> None:

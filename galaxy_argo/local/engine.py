@@ -49,6 +49,7 @@ from galaxy_argo.local.expressions import (
 from galaxy_argo.local.pods import PodRequest, PodResult, parse_quantity, run_pod
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.store import NotFound, ObjectStore, now_iso
+from galaxy_argo.naming import argo_pod_name
 
 __all__ = ["Engine", "EngineError", "node_id"]
 
@@ -1142,7 +1143,7 @@ class Engine:
             return None
         wf_name = walk.wf["metadata"]["name"]
         nid = node_id(wf_name, name)
-        pod_name = self._pod_name(wf_name, template.get("name", ""), nid)
+        pod_name = argo_pod_name(wf_name, template.get("name", ""), nid)
         node = self._node(walk, name, "Pod", template, boundary, parent, phase="Pending")
         inputs: dict[str, Any] = {}
         if scope.get("_inputs_parameters"):
@@ -1192,14 +1193,6 @@ class Engine:
         self._launch(walk.wf["metadata"].get("namespace", ""), wf_name, nid, request)
         walk.running_pods += 1
         return node
-
-    @staticmethod
-    def _pod_name(workflow: str, template: str, nid: str) -> str:
-        suffix = nid.rsplit("-", 1)[-1] if nid != workflow else ""
-        name = f"{workflow}-{template}-{suffix}" if suffix else workflow
-        if len(name) > 253:
-            name = f"{workflow[:200]}-{suffix}"
-        return name
 
     def _launch(self, namespace: str, workflow: str, nid: str, request: PodRequest) -> None:
         def run() -> None:

@@ -60,6 +60,8 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     metrics = {(m["plugin"], m["name"]): m["raw_value"] for m in api.job_metrics(job["id"])}
     assert metrics[("argo", "pod_attempts")] == "1.0000000"
     assert metrics[("argo", "node")] == os.uname().nodename
+    # the pod name as operators meet it: the one the pod's logs come from
+    assert {pod for pod, _ in argo.logs(name, container="run")} == {metrics[("argo", "pod_name")]}
     assert float(metrics[("argo", "tool_seconds")]) >= 0
     assert float(metrics[("argo", "uploaded_bytes")]) + float(metrics[("argo", "reused_objects")]) > 0
     assert float(metrics[("argo", "submit_seconds")]) > 0 and float(metrics[("argo", "collect_seconds")]) > 0

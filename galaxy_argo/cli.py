@@ -1,4 +1,4 @@
-"""The ``galaxy-argo`` command: compile a job spec, render templates, and (later) run locally.
+"""The ``galaxy-argo`` command: compile, templates, the embedded stack, reference data, doctor.
 
 Every subcommand prints a one-line error naming the cause and exits 2 on bad input, never a
 traceback: errors from galaxy-argo are `GalaxyArgoError`s and carry a message meant for people.
@@ -10,11 +10,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from galaxy_argo import __version__
 from galaxy_argo.errors import GalaxyArgoError
 
-__all__ = ["main"]
+__all__ = ["ProgressBar", "main"]
 
 
 def _params_from_args(args: argparse.Namespace) -> dict[str, object]:
@@ -221,7 +222,7 @@ def _cmd_reference_push(args: argparse.Namespace) -> int:
     except ValueError as err:
         raise GalaxyArgoError(f"key prefix {args.prefix!r}: expected {err}") from None
     settings = resolve_embedded(_settings_from_args(args))
-    stager = Stager(s3_client(settings), settings.bucket, settings.key_prefix)
+    stager = Stager(s3_client(settings), settings.bucket, settings.key_prefix, progress=ProgressBar)
     uploads = stager.push_directory(Path(args.directory), prefix)
     sent = [u for u in uploads if u.uploaded]
     print(
@@ -229,6 +230,33 @@ def _cmd_reference_push(args: argparse.Namespace) -> int:
         f"({sum(u.size for u in sent)} bytes), {len(uploads) - len(sent)} already there"
     )
     return 0
+
+
+class ProgressBar:
+    """A staging `Progress` drawn as a tqdm bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, what: str, total: int, file: TextIO | None = None) -> None:
+        """One bar per transfer, removed when it ends."""
+        from tqdm import tqdm
+
+        self.bar = tqdm(
+            total=total or None,
+            desc=what if len(what) <= 60 else "..." + what[-57:],
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            leave=False,
+            disable=None if file is None else False,
+            file=file or sys.stderr,
+        )
+
+    def __call__(self, amount: int) -> None:
+        """``amount`` more bytes moved."""
+        self.bar.update(amount)
+
+    def close(self) -> None:
+        """The transfer ended."""
+        self.bar.close()
 
 
 def _add_settings_args(parser: argparse.ArgumentParser) -> None:

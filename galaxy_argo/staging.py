@@ -23,7 +23,8 @@ import shutil
 import tarfile
 import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.progress import LoggedProgress, Progress, ProgressFactory
 
 __all__ = [
     "DEFAULT_TRANSFER",
@@ -262,6 +264,16 @@ class Stager:
     key_prefix: str
     transfer: TransferConfig = DEFAULT_TRANSFER
     hashes: Sha256Cache = field(default_factory=Sha256Cache)
+    #: How a transfer reports progress: log lines in the runner, a bar in the CLI.
+    progress: ProgressFactory = LoggedProgress
+
+    @contextmanager
+    def _progress(self, what: str, total: int) -> Iterator[Progress]:
+        progress = self.progress(what, total)
+        try:
+            yield progress
+        finally:
+            progress.close()
 
     def content_key(self, sha256: str) -> str:
         """Where content with this sha256 lives: one object however many jobs use it."""
@@ -308,7 +320,10 @@ class Stager:
         if size < self.transfer.multipart_threshold:
             extra["ChecksumSHA256"] = _sha256_b64(digest)  # the server verifies what it stores
         try:
-            self.client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+            with self._progress(f"uploading {path} to {self._describe(key)}", size) as progress:
+                self.client.upload_file(
+                    str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer, Callback=progress
+                )
         except (ClientError, BotoCoreError, OSError) as err:
             raise StagingError(f"cannot upload {path} to {self._describe(key)}: {err}") from err
         return Upload(key, size, digest, uploaded=True)
@@ -356,7 +371,15 @@ class Stager:
             if size < self.transfer.multipart_threshold:
                 extra["ChecksumSHA256"] = _sha256_b64(digest)
             try:
-                self.client.upload_file(str(archive), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+                with self._progress(f"uploading {directory} to {self._describe(key)}", size) as progress:
+                    self.client.upload_file(
+                        str(archive),
+                        self.bucket,
+                        key,
+                        ExtraArgs=extra,
+                        Config=self.transfer,
+                        Callback=progress,
+                    )
             except (ClientError, BotoCoreError, OSError) as err:
                 raise StagingError(f"cannot upload {directory} to {self._describe(key)}: {err}") from err
         return Upload(key, size, digest, uploaded=True)
@@ -372,8 +395,12 @@ class Stager:
         try:
             with os.fdopen(fd, "w+b", buffering=0) as handle:
                 target = _HashingFile(handle.fileno())
+                what = f"downloading {self._describe(item.key)} to {item.dest}"
                 try:
-                    self.client.download_fileobj(self.bucket, item.key, target, Config=self.transfer)
+                    with self._progress(what, item.size or 0) as progress:
+                        self.client.download_fileobj(
+                            self.bucket, item.key, target, Config=self.transfer, Callback=progress
+                        )
                 except (ClientError, BotoCoreError, OSError) as err:
                     raise StagingError(
                         f"cannot download {self._describe(item.key)} to {item.dest}: {err}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import tarfile
 from pathlib import Path
@@ -285,3 +286,25 @@ def test_unreachable_endpoint_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("x")
     with pytest.raises(StagingError, match="cannot reach the S3 endpoint"):
         Stager(client, "bucket", "p").stage_file(path)
+
+
+def test_transfers_report_progress(stager: Stager, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """s3transfer's callbacks reach the progress of each upload and download, every byte counted."""
+    from functools import partial
+
+    from galaxy_argo.progress import LoggedProgress
+
+    reporting = Stager(
+        stager.client, stager.bucket, stager.key_prefix, progress=partial(LoggedProgress, interval=0)
+    )
+    source = tmp_path / "three-mib"
+    source.write_bytes(os.urandom(3 * 1024**2))
+    with caplog.at_level(logging.INFO, logger="galaxy_argo.progress"):
+        upload = reporting.stage_file(source)
+        reporting.fetch(Download(upload.key, tmp_path / "back", upload.size, upload.sha256))
+    closing = [m for m in caplog.messages if " in " in m and "MB/s)" in m]
+    assert [m.split(":")[0] for m in closing] == [
+        f"uploading {source} to s3",
+        "downloading s3",
+    ]
+    assert all(": 3.00 MiB in " in m for m in closing)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import requests
 from hera import exceptions as hera_exceptions
@@ -29,11 +29,13 @@ from galaxy_argo.naming import LABEL_PREFIX
 
 __all__ = [
     "LIGHT_FIELDS",
+    "adopt",
     "ArgoAuthError",
     "ArgoClient",
     "ArgoConflict",
     "ArgoError",
     "ArgoUnavailable",
+    "Workflows",
 ]
 
 #: What a poll cycle needs of every watched workflow; nodes only for those that changed.
@@ -52,6 +54,23 @@ LIGHT_FIELDS = ",".join(
 _IDENTITY = (f"{LABEL_PREFIX}/instance", f"{LABEL_PREFIX}/job-id", f"{LABEL_PREFIX}/attempt")
 
 
+def adopt(name: str, mine: Mapping[str, str], existing: Mapping[str, Any] | None, namespace: str) -> None:
+    """Accept the workflow a create found already there only if it is this job's (galaxy#6246).
+
+    Raises:
+        ArgoConflict: It cannot be read back, or its identity labels are another job's.
+    """
+    if existing is None:
+        raise ArgoConflict(f"workflow {name} was reported to exist but cannot be read back")
+    theirs = existing["metadata"].get("labels") or {}
+    if any(mine.get(label) != theirs.get(label) for label in _IDENTITY):
+        raise ArgoConflict(
+            f"a workflow named {name} exists in namespace {namespace!r} but belongs to another job "
+            f"(labels {', '.join(f'{k}={theirs.get(k)}' for k in _IDENTITY)}): "
+            "is another Galaxy using the same instance name?"
+        )
+
+
 class ArgoError(GalaxyArgoError):
     """The Argo Server refused a request; the message carries Argo's reason."""
 
@@ -68,6 +87,50 @@ class ArgoConflict(ArgoError):
     """A workflow of that name exists and belongs to another job."""
 
 
+class Workflows(Protocol):
+    """What the runner and the doctor need of a cluster; `ArgoClient` and `KubernetesClient` are it.
+
+    Errors are `ArgoError`s: `ArgoUnavailable` for what may pass, `ArgoAuthError` for
+    configuration, `ArgoConflict` for a name taken by another job.
+    """
+
+    namespace: str
+    requests_sent: int
+
+    def submit(self, workflow: m.Workflow | Mapping[str, Any]) -> tuple[str, bool]:
+        """Create; (name, adopted)."""
+
+    def get(self, name: str, fields: str = "") -> dict[str, Any] | None:
+        """The workflow, or ``None``."""
+
+    def poll(self, label_selector: str, fields: str = ...) -> dict[str, dict[str, Any]]:
+        """Name -> projected workflow, in one request."""
+
+    def stop(self, name: str, message: str = "") -> bool:
+        """Stop; ``False`` if gone."""
+
+    def terminate(self, name: str) -> bool:
+        """Terminate; ``False`` if gone."""
+
+    def delete(self, name: str) -> bool:
+        """Delete; ``False`` if gone."""
+
+    def logs(self, name: str, container: str = "main", pod: str = "") -> Iterator[tuple[str, str]]:
+        """(pod, line)."""
+
+    def version(self) -> dict[str, Any]:
+        """What answers."""
+
+    def dry_run(self, workflow: Mapping[str, Any]) -> None:
+        """Create without storing."""
+
+    def template_names(self) -> list[str]:
+        """WorkflowTemplates in the namespace."""
+
+    def close(self) -> None:
+        """Release connections."""
+
+
 @dataclass
 class ArgoClient:
     """One Argo Server and namespace."""
@@ -78,9 +141,12 @@ class ArgoClient:
     verify_tls: bool = True
     timeout: float = 30.0
     session: requests.Session = field(default_factory=requests.Session, repr=False)
+    #: HTTP requests sent (Hera's and ours share the session), for tests and benchmarks.
+    requests_sent: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         """Prepare the Hera service and the raw session with the same credentials."""
+        self.session.hooks["response"].append(self._count)
         token = self.token.strip()
         self._auth = (token if token.lower().startswith("bearer ") else f"Bearer {token}") if token else ""
         self.session.headers.update({"Authorization": self._auth} if self._auth else {})
@@ -95,6 +161,13 @@ class ArgoClient:
 
     def __repr__(self) -> str:
         return f"ArgoClient({self.base_url!r}, namespace={self.namespace!r})"
+
+    def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self.requests_sent += 1
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self.session.close()
 
     # -- errors ---------------------------------------------------------------------------------
 
@@ -152,17 +225,7 @@ class ArgoClient:
             pass
         except (hera_exceptions.HeraException, requests.RequestException) as err:
             raise self._translate(err, f"submitting workflow {name}") from None
-        existing = self.get(name)
-        if existing is None:
-            raise ArgoConflict(f"workflow {name} was reported to exist but cannot be read back")
-        mine = model.metadata.labels or {}
-        theirs = existing["metadata"].get("labels") or {}
-        if any(mine.get(label) != theirs.get(label) for label in _IDENTITY):
-            raise ArgoConflict(
-                f"a workflow named {name} exists in namespace {self.namespace!r} but belongs to another job "
-                f"(labels {', '.join(f'{k}={theirs.get(k)}' for k in _IDENTITY)}): "
-                "is another Galaxy using the same instance name?"
-            )
+        adopt(name, model.metadata.labels or {}, self.get(name), self.namespace)
         return name, True
 
     def version(self) -> dict[str, Any]:

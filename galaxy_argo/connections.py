@@ -1,12 +1,15 @@
-"""`ArgoSettings` -> the clients one destination uses: an `ArgoClient` and a `Stager` (boto3).
+"""`ArgoSettings` -> the clients one destination uses: its `Workflows` backend and a `Stager`.
 
-Destinations that point at the same Argo Server, namespace and bucket share one `Connection`
-(`ConnectionPool`): one HTTP session, one boto3 client and its connection pool, one sha256 cache,
-and one LIST per poll cycle however many destinations TPV invents.
+The backend is an `ArgoClient` (Argo Server, through Hera) or, with ``submission: kubernetes``, a
+`KubernetesClient` (the Workflow resources). Destinations that point at the same cluster,
+namespace and bucket share one `Connection` (`ConnectionPool`): one HTTP session, one boto3 client
+and its connection pool, one sha256 cache, and one LIST per poll cycle however many destinations
+TPV invents.
 
-An empty ``argo_server_url`` means the embedded stack: its ``server.json`` (written by
-``galaxy-argo local serve`` / ``dev up`` under ``embedded_state_dir``) supplies the Argo URL, the
-token, the S3 endpoint and keys, unless the destination sets them itself.
+An empty ``argo_server_url`` (``kubeconfig`` with ``submission: kubernetes``) means the embedded
+stack: its ``server.json`` and ``kubeconfig.yaml`` (written by ``galaxy-argo local serve`` /
+``dev up`` under ``embedded_state_dir``) supply the endpoints, the token, the S3 endpoint and
+keys, unless the destination sets them itself.
 """
 
 from __future__ import annotations
@@ -20,13 +23,23 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from galaxy_argo.argo import ArgoClient
+from galaxy_argo.argo import ArgoClient, Workflows
 from galaxy_argo.errors import SettingsError
 from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings
+from galaxy_argo.settings import ArgoSettings, Submission
 from galaxy_argo.staging import Stager
 
-__all__ = ["Connection", "ConnectionPool", "resolve_embedded", "s3_client"]
+__all__ = [
+    "EMBEDDED_KUBECONFIG",
+    "Connection",
+    "ConnectionPool",
+    "resolve_embedded",
+    "s3_client",
+    "workflows_client",
+]
+
+#: The kubeconfig the embedded stack writes into its state directory (`local.stack.KUBECONFIG`).
+EMBEDDED_KUBECONFIG = "kubeconfig.yaml"
 
 _EMBEDDED_KEYS = {
     "argo_server_url": "argo_server_url",
@@ -38,26 +51,49 @@ _EMBEDDED_KEYS = {
 
 
 def resolve_embedded(settings: ArgoSettings) -> ArgoSettings:
-    """Fill the connection params of a destination without ``argo_server_url`` from ``server.json``.
+    """Fill the connection params of a destination that names no cluster from ``server.json``.
 
     Raises:
         SettingsError: No embedded stack's ``server.json`` is where ``embedded_state_dir`` says.
     """
-    if settings.argo_server_url:
+    kubernetes = settings.submission is Submission.KUBERNETES
+    param = "kubeconfig" if kubernetes else "argo_server_url"
+    if getattr(settings, param):
         return settings
-    path = Path(settings.embedded_state_dir).expanduser() / "server.json"
+    state_dir = Path(settings.embedded_state_dir).expanduser()
+    path = state_dir / "server.json"
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise SettingsError(
-            "argo_server_url",
+            param,
             "",
-            f"an Argo Server URL; it is empty and no embedded stack was found ({path}: {err}); start "
-            f"one with `galaxy-argo local serve --state-dir {settings.embedded_state_dir}` or set "
-            "argo_server_url",
+            f"{'a kubeconfig' if kubernetes else 'an Argo Server URL'}; it is empty and no embedded stack "
+            f"was found ({path}: {err}); start one with `galaxy-argo local serve --state-dir "
+            f"{settings.embedded_state_dir}` or set {param}",
         ) from None
     values = {param: info[key] for param, key in _EMBEDDED_KEYS.items() if not getattr(settings, param)}
+    if kubernetes:
+        values = {k: v for k, v in values.items() if not k.startswith("argo_")}
+        values["kubeconfig"] = str(state_dir / EMBEDDED_KUBECONFIG)
     return replace(settings, **values)
+
+
+def workflows_client(settings: ArgoSettings, timeout: float = 30.0) -> Workflows:
+    """The destination's backend (``settings`` resolved with `resolve_embedded`)."""
+    if settings.submission is Submission.KUBERNETES:
+        from galaxy_argo.kube import KubernetesClient
+
+        return KubernetesClient(
+            settings.kubeconfig, settings.kube_context, namespace=settings.namespace, timeout=timeout
+        )
+    return ArgoClient(
+        settings.argo_server_url,
+        token=settings.argo_token,
+        namespace=settings.namespace,
+        verify_tls=settings.argo_verify_tls,
+        timeout=timeout,
+    )
 
 
 def s3_client(settings: ArgoSettings) -> Any:
@@ -83,9 +119,9 @@ def s3_client(settings: ArgoSettings) -> Any:
 
 @dataclass
 class Connection:
-    """The clients of one (Argo Server, namespace, S3 endpoint, bucket)."""
+    """The clients of one (cluster, namespace, S3 endpoint, bucket)."""
 
-    argo: ArgoClient
+    argo: Workflows
     stager: Stager
     #: Label selector matching every workflow this Galaxy instance submits here.
     selector: str
@@ -103,6 +139,9 @@ class ConnectionPool:
     def key(settings: ArgoSettings) -> tuple[str, ...]:
         """What makes two destinations share clients (credentials included: never mixed)."""
         return (
+            settings.submission.value,
+            settings.kubeconfig,
+            settings.kube_context,
             settings.argo_server_url,
             settings.argo_token,
             str(settings.argo_verify_tls),
@@ -123,12 +162,7 @@ class ConnectionPool:
             connection = self._connections.get(key)
             if connection is None:
                 connection = Connection(
-                    argo=ArgoClient(
-                        settings.argo_server_url,
-                        token=settings.argo_token,
-                        namespace=settings.namespace,
-                        verify_tls=settings.argo_verify_tls,
-                    ),
+                    argo=workflows_client(settings),
                     stager=Stager(s3_client(settings), settings.bucket, settings.key_prefix),
                     selector=f"{LABEL_PREFIX}/instance={settings.instance}",
                 )
@@ -139,5 +173,5 @@ class ConnectionPool:
         """Close the HTTP sessions (boto3 clients close with the process)."""
         with self._lock:
             for connection in self._connections.values():
-                connection.argo.session.close()
+                connection.argo.close()
             self._connections.clear()

@@ -20,12 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from galaxy_argo._hera import models as m
 from galaxy_argo._hera import workflows as hw
-from galaxy_argo.argo import ArgoAuthError, ArgoClient, ArgoError
+from galaxy_argo.argo import ArgoAuthError, ArgoError, Workflows
 from galaxy_argo.compile import workflow_wide_spec
-from galaxy_argo.connections import resolve_embedded, s3_client
+from galaxy_argo.connections import resolve_embedded, s3_client, workflows_client
 from galaxy_argo.errors import GalaxyArgoError, SettingsError
 from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings, MetadataMode
+from galaxy_argo.settings import ArgoSettings, MetadataMode, Submission
 from galaxy_argo.templates import TOOL_JOB_TEMPLATE
 
 __all__ = ["RUNNER_LOAD", "Check", "destinations_in_job_config", "image_problem", "run_checks"]
@@ -140,22 +140,22 @@ def run_checks(
         "ok",
         f"namespace {settings.namespace}, bucket {settings.bucket}, instance {settings.instance}",
     )
-    if not settings.argo_server_url:
+    kubernetes = settings.submission is Submission.KUBERNETES
+    if not (settings.kubeconfig if kubernetes else settings.argo_server_url):
         try:
             settings = resolve_embedded(settings)
         except SettingsError as err:
             yield Check(
-                "embedded-stack", "FAIL", err.expected, "set argo_server_url, or start the embedded stack"
+                "embedded-stack", "FAIL", err.expected, f"set {err.param}, or start the embedded stack"
             )
             return
-        yield Check("embedded-stack", "ok", f"{settings.embedded_state_dir}: {settings.argo_server_url}")
-    argo = ArgoClient(
-        settings.argo_server_url,
-        token=settings.argo_token,
-        namespace=settings.namespace,
-        verify_tls=settings.argo_verify_tls,
-        timeout=15,
-    )
+        where = settings.kubeconfig if kubernetes else settings.argo_server_url
+        yield Check("embedded-stack", "ok", f"{settings.embedded_state_dir}: {where}")
+    try:
+        argo = workflows_client(settings, timeout=15)
+    except ArgoError as err:
+        yield Check("kubeconfig", "FAIL", str(err), "kubeconfig: a readable kubeconfig file, or `in-cluster`")
+        return
     try:
         yield from _argo_checks(argo, settings)
         stager_client = s3_client(settings)
@@ -170,35 +170,42 @@ def run_checks(
     except _Stop:
         return
     finally:
-        argo.session.close()
+        argo.close()
 
 
 class _Stop(Exception):
     """A check failed that every later one depends on."""
 
 
-def _argo_checks(argo: ArgoClient, settings: ArgoSettings) -> Iterator[Check]:
-    server = "argo-server"
+def _argo_checks(argo: Workflows, settings: ArgoSettings) -> Iterator[Check]:
+    kubernetes = settings.submission is Submission.KUBERNETES
+    if kubernetes:
+        server, where = "kubernetes-api", f"the Kubernetes API of {settings.kubeconfig}"
+        unreachable_fix = "the kubeconfig's server and credentials; Argo's CRDs installed in the cluster"
+        auth_fix = "kubeconfig: credentials of ServiceAccount galaxy-argo-runner"
+    else:
+        server, where = "argo-server", settings.argo_server_url
+        unreachable_fix = (
+            "check argo_server_url (scheme, host, port 2746), that the Argo Server runs, and argo_verify_tls"
+        )
+        auth_fix = _TOKEN_FIX
     try:
         version = argo.version()
     except ArgoAuthError as err:
-        yield Check(server, "FAIL", str(err), _TOKEN_FIX)
+        yield Check(server, "FAIL", str(err), auth_fix)
         raise _Stop from None
     except ArgoError as err:
-        yield Check(
-            server,
-            "FAIL",
-            str(err),
-            "check argo_server_url (scheme, host, port 2746), that the Argo Server runs, and argo_verify_tls",
-        )
+        yield Check(server, "FAIL", str(err), unreachable_fix)
         raise _Stop from None
-    yield Check(server, "ok", f"{settings.argo_server_url} answers: Argo {version.get('version', '?')}")
+    answer = str(version.get("version", "?"))
+    yield Check(server, "ok", f"{where} answers: {answer if kubernetes else 'Argo ' + answer}")
     namespace = settings.namespace
     try:
         argo.poll(f"{LABEL_PREFIX}/instance={settings.instance}")
     except ArgoAuthError as err:
         role_fix = f"the runner's Role and RoleBinding in {namespace} ({_RBAC})"
-        yield Check("list-workflows", "FAIL", str(err), _TOKEN_FIX if "token" in str(err) else role_fix)
+        refused = "refused the token" in str(err) or "refused the credentials" in str(err)
+        yield Check("list-workflows", "FAIL", str(err), auth_fix if refused else role_fix)
         raise _Stop from None
     except ArgoError as err:
         yield Check("list-workflows", "FAIL", str(err))
@@ -272,7 +279,7 @@ def _image_checks(settings: ArgoSettings) -> Iterator[Check]:
             yield Check(param, status, f"{reference!r} {problem}", f"set {param} to e.g. registry/name:tag")
 
 
-def _probe_check(argo: ArgoClient, client: Any, settings: ArgoSettings, timeout: float) -> Check:
+def _probe_check(argo: Workflows, client: Any, settings: ArgoSettings, timeout: float) -> Check:
     name = "artifact-repository"
     probe_id = uuid.uuid4().hex[:12]
     workflow = probe_workflow(settings, probe_id)

@@ -32,6 +32,7 @@ __all__ = [
     "ImagePullPolicy",
     "MetadataMode",
     "PodGCStrategy",
+    "Submission",
     "params_table_markdown",
     "parse_key_prefix",
     "parse_memory_mib",
@@ -84,6 +85,16 @@ class ImagePullPolicy(StrEnum):
     #: Default: pull only when the node lacks the image.
     IF_NOT_PRESENT = "IfNotPresent"
     NEVER = "Never"
+
+
+class Submission(StrEnum):
+    """How workflows reach the cluster."""
+
+    #: Default: the Argo Server's REST API, through Hera (and its token).
+    ARGO_SERVER = "argo-server"
+    #: The ``argoproj.io/v1alpha1`` Workflow resources of the Kubernetes API, for clusters that run
+    #: Argo's controller but no Argo Server.
+    KUBERNETES = "kubernetes"
 
 
 class PodGCStrategy(StrEnum):
@@ -356,6 +367,19 @@ class ArgoSettings:
     """Every destination parameter of the Argo runner, typed, with its default and help."""
 
     # -- Argo Server and namespace --
+    submission: Submission = _setting(
+        Submission.ARGO_SERVER,
+        _enum(Submission),
+        "How workflows are submitted and watched: `argo-server` (REST, through Hera) or `kubernetes` "
+        "(the Workflow custom resources, for a cluster with Argo's controller but no Argo Server).",
+    )
+    kubeconfig: str = _setting(
+        "",
+        _optional_text,
+        "With `submission: kubernetes`: a kubeconfig file, or `in-cluster` for the pod's service "
+        "account; empty: the embedded stack.",
+    )
+    kube_context: str = _setting("", _optional_text, "Context of `kubeconfig` (empty: its current one).")
     argo_server_url: str = _setting(
         "", _url, "Argo Server base URL, e.g. `https://argo.example.org:2746`; empty: the embedded engine."
     )
@@ -369,8 +393,8 @@ class ArgoSettings:
     embedded_state_dir: str = _setting(
         ".galaxy-argo/local",
         _text,
-        "With an empty `argo_server_url`: state directory of the embedded stack (`galaxy-argo local serve "
-        "--state-dir`) whose `server.json` gives the Argo and S3 endpoints and credentials.",
+        "With an empty `argo_server_url` (or `kubeconfig`): state directory of the embedded stack "
+        "(`galaxy-argo local serve --state-dir`) whose `server.json` gives the endpoints and credentials.",
     )
     namespace: str = _setting("galaxy", _dns_label, "Kubernetes namespace the workflows run in.")
     instance: str = _setting(

@@ -7,9 +7,24 @@ from pathlib import Path
 
 import pytest
 
-from galaxy_argo.connections import ConnectionPool, resolve_embedded
+from galaxy_argo.argo import ArgoClient
+from galaxy_argo.connections import EMBEDDED_KUBECONFIG, ConnectionPool, resolve_embedded, workflows_client
 from galaxy_argo.errors import SettingsError
+from galaxy_argo.kube import KubernetesClient
+from galaxy_argo.local.stack import KUBECONFIG, StackInfo, kubeconfig
 from galaxy_argo.settings import ArgoSettings
+
+
+def write_server_json(state_dir: Path) -> None:
+    """What a running embedded stack writes for its clients."""
+    info = {
+        "argo_server_url": "http://127.0.0.1:1234",
+        "token": "tok",
+        "s3_endpoint_url": "http://127.0.0.1:5678",
+        "s3_access_key_id": "AK",
+        "s3_secret_access_key": "SK",
+    }
+    (state_dir / "server.json").write_text(json.dumps(info))
 
 
 def test_empty_server_url_without_an_embedded_stack_names_the_param_and_the_fix(tmp_path: Path) -> None:
@@ -23,17 +38,7 @@ def test_empty_server_url_without_an_embedded_stack_names_the_param_and_the_fix(
 
 
 def test_embedded_stack_fills_only_what_the_destination_left_empty(tmp_path: Path) -> None:
-    (tmp_path / "server.json").write_text(
-        json.dumps(
-            {
-                "argo_server_url": "http://127.0.0.1:1234",
-                "token": "tok",
-                "s3_endpoint_url": "http://127.0.0.1:5678",
-                "s3_access_key_id": "AK",
-                "s3_secret_access_key": "SK",
-            }
-        )
-    )
+    write_server_json(tmp_path)
     settings = ArgoSettings.from_params({"embedded_state_dir": str(tmp_path), "s3_access_key_id": "MINE"})
     resolved = resolve_embedded(settings)
     assert resolved.argo_server_url == "http://127.0.0.1:1234"
@@ -54,5 +59,42 @@ def test_destinations_on_the_same_endpoints_share_one_connection() -> None:
         assert pool.get(small) is pool.get(big)
         assert pool.get(other) is not pool.get(small)
         assert pool.get(small).selector == "galaxy-argo.galaxyproject.org/instance=main"
+    finally:
+        pool.close()
+
+
+def test_kubernetes_submission_takes_the_embedded_kubeconfig(tmp_path: Path) -> None:
+    write_server_json(tmp_path)
+    settings = ArgoSettings.from_params({"embedded_state_dir": str(tmp_path), "submission": "kubernetes"})
+    resolved = resolve_embedded(settings)
+    assert resolved.kubeconfig == str(tmp_path / EMBEDDED_KUBECONFIG) == str(tmp_path / KUBECONFIG)
+    assert resolved.argo_server_url == "" and resolved.argo_token == ""  # not the backend's business
+    assert resolved.s3_endpoint_url == "http://127.0.0.1:5678"
+    missing = ArgoSettings.from_params(
+        {"embedded_state_dir": str(tmp_path / "no"), "submission": "kubernetes"}
+    )
+    with pytest.raises(SettingsError, match="'kubeconfig'.*a kubeconfig"):
+        resolve_embedded(missing)
+
+
+def test_the_backend_follows_the_submission_param(tmp_path: Path) -> None:
+    info = StackInfo(
+        "http://127.0.0.1:1", "tok", "galaxy", "http://127.0.0.1:2", "a", "s", "b", str(tmp_path)
+    )
+    (tmp_path / "kubeconfig.yaml").write_text(kubeconfig(info))
+    server = workflows_client(ArgoSettings.from_params({"argo_server_url": "http://127.0.0.1:1"}))
+    kube = workflows_client(
+        ArgoSettings.from_params(
+            {"submission": "kubernetes", "kubeconfig": str(tmp_path / "kubeconfig.yaml")}
+        )
+    )
+    assert isinstance(server, ArgoClient) and isinstance(kube, KubernetesClient)
+    assert kube.server == "http://127.0.0.1:1"
+    pool = ConnectionPool()
+    try:
+        common = {"argo_server_url": "http://127.0.0.1:1", "kubeconfig": str(tmp_path / "kubeconfig.yaml")}
+        by_server = pool.get(ArgoSettings.from_params(common))
+        by_kube = pool.get(ArgoSettings.from_params({**common, "submission": "kubernetes"}))
+        assert by_server is not by_kube and isinstance(by_kube.argo, KubernetesClient)
     finally:
         pool.close()

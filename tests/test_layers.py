@@ -17,6 +17,7 @@ PURE_CORE = [
     "templates",
     "outcome",
     "metrics",
+    "fields",
     "errors",
     "yamlio",
 ]

@@ -5,6 +5,9 @@ Paths, bodies and errors follow Argo's ``swagger.json`` (v4.1.2) and its gRPC-ga
 400 with the JSON path of the first schema error for an invalid workflow, 401 for a missing or
 wrong bearer token when the server has one. Logs stream as newline-delimited JSON like Argo's
 ``/log`` endpoints. See https://argo-workflows.readthedocs.io/en/latest/rest-api/.
+
+The same port also answers the Kubernetes API paths of the Workflow resources
+(`galaxy_argo.local.kube_api`), for ``submission: kubernetes``.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import copy
 import hmac
 import json
 import logging
-import re
 import secrets
 import string
 import threading
@@ -23,10 +25,13 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from galaxy_argo.argo_schema import SchemaError, validate
+from galaxy_argo.fields import item_fields, project_fields
+from galaxy_argo.local import kube_api
 from galaxy_argo.local.engine import Engine, EngineError, unsupported_features
+from galaxy_argo.local.selectors import LabelSelectorError, match_labels
 from galaxy_argo.local.store import AlreadyExists, NotFound, ObjectStore
 
-__all__ = ["ArgoAPIServer", "LabelSelectorError", "match_labels", "project_fields"]
+__all__ = ["ArgoAPIServer", "LabelSelectorError", "match_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -39,109 +44,6 @@ class _HTTPError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-class LabelSelectorError(ValueError):
-    """A label selector that Kubernetes would refuse."""
-
-
-_SELECTOR_TERM = re.compile(
-    r"^\s*(?P<neg>!)?\s*(?P<key>[A-Za-z0-9._/-]+)\s*"
-    r"(?:(?P<op>==|=|!=)\s*(?P<value>[A-Za-z0-9._-]*)|\s+(?P<setop>in|notin)\s*\((?P<values>[^)]*)\))?\s*$"
-)
-
-
-def _split_selector(selector: str) -> list[str]:
-    terms, depth, current = [], 0, ""
-    for char in selector:
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-        if char == "," and depth == 0:
-            terms.append(current)
-            current = ""
-        else:
-            current += char
-    if current.strip():
-        terms.append(current)
-    return terms
-
-
-def match_labels(selector: str, labels: dict[str, str]) -> bool:
-    """Kubernetes label selector semantics.
-
-    Supports ``a=b``, ``a==b``, ``a!=b``, ``a``, ``!a``, ``a in (x,y)`` and ``a notin (x)``.
-    """
-    for term in _split_selector(selector or ""):
-        match = _SELECTOR_TERM.match(term)
-        if not match:
-            raise LabelSelectorError(f"unable to parse requirement: {term.strip()!r}")
-        key, neg = match.group("key"), bool(match.group("neg"))
-        if match.group("op"):
-            equal = labels.get(key) == match.group("value")
-            if (match.group("op") == "!=") == equal:
-                return False
-        elif match.group("setop"):
-            values = {v.strip() for v in match.group("values").split(",")}
-            inside = key in labels and labels[key] in values
-            if (match.group("setop") == "in") != inside:
-                return False
-        elif neg == (key in labels):
-            return False
-    return True
-
-
-def _pick(obj: Any, path: list[str]) -> Any:
-    if not path:
-        return copy.deepcopy(obj)
-    if isinstance(obj, list):
-        return [_pick(item, path) for item in obj]
-    if isinstance(obj, dict) and path[0] in obj:
-        inner = _pick(obj[path[0]], path[1:])
-        return None if inner is None else {path[0]: inner}
-    return None
-
-
-def _merge_into(target: dict[str, Any], part: Any) -> None:
-    for key, value in part.items():
-        if key in target and isinstance(target[key], dict) and isinstance(value, dict):
-            _merge_into(target[key], value)
-        elif key in target and isinstance(target[key], list) and isinstance(value, list):
-            for existing, new in zip(target[key], value, strict=False):
-                if isinstance(existing, dict) and isinstance(new, dict):
-                    _merge_into(existing, new)
-        else:
-            target[key] = value
-
-
-def _drop(obj: Any, path: list[str]) -> None:
-    if isinstance(obj, list):
-        for item in obj:
-            _drop(item, path)
-    elif isinstance(obj, dict) and path and path[0] in obj:
-        if len(path) == 1:
-            del obj[path[0]]
-        else:
-            _drop(obj[path[0]], path[1:])
-
-
-def project_fields(obj: dict[str, Any], fields: str) -> dict[str, Any]:
-    """Argo's ``fields`` projection: keep the listed dotted paths, or drop those prefixed ``-``."""
-    paths = [p.strip() for p in fields.split(",") if p.strip()]
-    if not paths:
-        return obj
-    if all(p.startswith("-") for p in paths):
-        trimmed = copy.deepcopy(obj)
-        for path in paths:
-            _drop(trimmed, path[1:].split("."))
-        return trimmed
-    kept: dict[str, Any] = {}
-    for path in paths:
-        part = _pick(obj, path.lstrip("-").split("."))
-        if isinstance(part, dict):
-            _merge_into(kept, part)
-    return kept
 
 
 class ArgoAPIServer:
@@ -268,6 +170,17 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
+        # Argo's REST answers errors as gRPC-gateway JSON, the Kubernetes API as a Status.
+        kube = kube_api.is_kube_path(parts)
+
+        def fail(status: int, message: str) -> None:
+            body = (
+                kube_api.status(status, message)
+                if kube
+                else {"code": _GRPC.get(status, 2), "message": message}
+            )
+            self._send(status, body)
+
         try:
             if not self._authorised():
                 raise _HTTPError(
@@ -277,21 +190,24 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 raise _HTTPError(404, f"no route for {method} {url.path}")
             route(self, parts, query)
-        except _HTTPError as err:
-            self._send(err.status, {"code": _GRPC.get(err.status, 2), "message": err.message})
+        except (_HTTPError, kube_api.KubeError) as err:
+            fail(err.status if isinstance(err, _HTTPError) else err.code, err.message)
         except NotFound as err:
-            self._send(404, {"code": 5, "message": str(err)})
+            fail(404, str(err))
         except AlreadyExists as err:
-            self._send(409, {"code": 6, "message": str(err)})
+            fail(409, str(err))
         except (EngineError, LabelSelectorError) as err:
-            self._send(400, {"code": 3, "message": str(err)})
+            fail(400, str(err))
         except Exception as err:  # noqa: BLE001 - answer like a server, log the trace
             log.exception("request %s %s failed", method, self.path)
-            self._send(500, {"code": 13, "message": f"internal error: {err}"})
+            fail(500, f"internal error: {err}")
 
     @staticmethod
     def _shape(parts: list[str]) -> str:
         """The route key: ``workflows/ns/name/stop`` and so on, from the URL path segments."""
+        kube = kube_api.shape(parts)
+        if kube is not None:
+            return kube
         if len(parts) < 3 or parts[:2] != ["api", "v1"]:
             return "/".join(parts)
         resource, rest = parts[2], parts[3:]
@@ -319,6 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:  # noqa: N802
         self._dispatch("DELETE")
+
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._dispatch("PATCH")
 
     # routes
 
@@ -351,12 +270,8 @@ class _Handler(BaseHTTPRequestHandler):
                 if match_labels(selector, obj["metadata"].get("labels") or {})
             ]
             if fields:
-                item_fields = ",".join(
-                    ("-" if f.startswith("-") else "") + f.lstrip("-").removeprefix("items.")
-                    for f in fields.split(",")
-                    if f.lstrip("-").startswith("items.")
-                )
-                items = [project_fields(obj, item_fields) for obj in matched] if item_fields else []
+                per_item = item_fields(fields)
+                items = [project_fields(obj, per_item) for obj in matched] if per_item else []
             else:
                 items = copy.deepcopy(matched)
             version = str(self.api.store.resource_version)
@@ -469,3 +384,4 @@ _ROUTES.update(
         ("DELETE", "workflow-templates/ns/name"): _Handler.delete_template,
     }
 )
+_ROUTES.update(kube_api.ROUTES)

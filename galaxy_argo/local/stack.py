@@ -9,6 +9,7 @@ directory keeps every workflow, template, object and credential:
     <state>/objects/           workflows and templates (galaxy_argo.local.store)
     <state>/pods/              pod volumes and logs
     <state>/server.json        where the running server and S3 listen (for clients)
+    <state>/kubeconfig.yaml    the same server as a Kubernetes API (submission: kubernetes)
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from galaxy_argo.local.s3 import SeaweedS3
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.server import ArgoAPIServer
 from galaxy_argo.local.store import ObjectStore
+from galaxy_argo.yamlio import dump_yaml
 
-__all__ = ["EmbeddedStack", "StackInfo"]
+__all__ = ["KUBECONFIG", "EmbeddedStack", "StackInfo", "kubeconfig"]
 
 #: ConfigMap and key of the default artifact repository, as in Argo's examples.
 DEFAULT_REPOSITORY = ("artifact-repositories", "default-v1")
@@ -58,6 +60,34 @@ class StackInfo:
             "s3_secret_access_key": self.s3_secret_access_key,
             "bucket": self.bucket,
         }
+
+
+#: For ``submission: kubernetes``: the server also answers the Workflow resources' API paths.
+KUBECONFIG = "kubeconfig.yaml"
+
+
+def kubeconfig(info: StackInfo) -> str:
+    """A kubeconfig for the stack's server, as the ``kubernetes`` client reads one."""
+    user: dict[str, Any] = {"token": info.token} if info.token else {}
+    return dump_yaml(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "galaxy-argo-embedded", "cluster": {"server": info.argo_server_url}}],
+            "users": [{"name": "galaxy-argo", "user": user}],
+            "contexts": [
+                {
+                    "name": "galaxy-argo-embedded",
+                    "context": {
+                        "cluster": "galaxy-argo-embedded",
+                        "user": "galaxy-argo",
+                        "namespace": info.namespace,
+                    },
+                }
+            ],
+            "current-context": "galaxy-argo-embedded",
+        }
+    )
 
 
 def _credentials(state_dir: Path) -> dict[str, str]:
@@ -115,8 +145,13 @@ class EmbeddedStack:
         except BaseException:
             self.stop()
             raise
-        (self.state_dir / "server.json").write_text(json.dumps(self.info().__dict__, indent=2))
-        os.chmod(self.state_dir / "server.json", 0o600)
+        info = self.info()
+        for name, text in (
+            ("server.json", json.dumps(info.__dict__, indent=2)),
+            (KUBECONFIG, kubeconfig(info)),
+        ):
+            (self.state_dir / name).write_text(text)
+            os.chmod(self.state_dir / name, 0o600)
         return self
 
     def info(self) -> StackInfo:

@@ -33,6 +33,11 @@ UNPUSHED_PREFIX = "galaxy-argo/reference/never-pushed/" + "/".join(["a-rather-de
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
     extra_tools = tmp_path_factory.mktemp("extra-tools")
     (extra_tools / "argo_misconfigured.xml").write_text(MISCONFIGURED_TOOL)
+    # argo_upper again, on a destination that submits through the Kubernetes API (Workflow resources)
+    upper_tool = (DEMO_TOOLS / "argo_upper.xml").read_text()
+    (extra_tools / "argo_upper_kube.xml").write_text(
+        upper_tool.replace('id="argo_upper"', 'id="argo_upper_kube"', 1)
+    )
     reference_tool = (DEMO_TOOLS / "argo_reference.xml").read_text()
     (extra_tools / "argo_reference_unpushed.xml").write_text(
         reference_tool.replace('id="argo_reference"', 'id="argo_reference_unpushed"', 1)
@@ -43,8 +48,13 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
         extra_environments={
             "argo_typo": {"memory": "lots"},
             "argo_unpushed": {"reference_data": f"{DEMO_REFERENCE_ROOT}={UNPUSHED_PREFIX}"},
+            "argo_kube": {"submission": "kubernetes"},
         },
-        tool_environments={"argo_misconfigured": "argo_typo", "argo_reference_unpushed": "argo_unpushed"},
+        tool_environments={
+            "argo_misconfigured": "argo_typo",
+            "argo_reference_unpushed": "argo_unpushed",
+            "argo_upper_kube": "argo_kube",
+        },
     )
     env.start()
     try:

@@ -76,6 +76,21 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     )
 
 
+def test_a_job_submitted_through_the_kubernetes_api(
+    api: GalaxyAPI, history: str, text_dataset: Callable[..., str], argo: ArgoClient
+) -> None:
+    """`submission: kubernetes`: the Workflow resource created, watched and read without Argo's REST."""
+    dataset = text_dataset("through\nkubernetes\n")
+    reply, job = run_and_wait(api, history, "argo_upper_kube", {"input": {"src": "hda", "id": dataset}})
+    assert job["state"] == "ok", job
+    assert api.dataset_content(output_ids(reply)["output"]) == b"THROUGH\nKUBERNETES\n"
+    workflow = argo.get(job["external_id"])  # the same workflow, seen through the Argo Server
+    assert workflow is not None and workflow["status"]["phase"] == "Succeeded"
+    assert workflow["metadata"]["labels"][f"{LABEL_PREFIX}/tool-id"] == "argo_upper_kube"
+    metrics = {(m["plugin"], m["name"]): m["raw_value"] for m in api.job_metrics(job["id"])}
+    assert metrics[("argo", "pod_attempts")] == "1.0000000"
+
+
 def test_several_inputs_and_outputs(api: GalaxyAPI, history: str, text_dataset: Callable[..., str]) -> None:
     first = text_dataset("a\nb\n")
     second = text_dataset("c\n")

@@ -114,6 +114,31 @@ def test_a_missing_artifact_repository_ref(info: StackInfo) -> None:
     assert probe.status == "FAIL" and "no-such-key" in probe.detail + probe.fix
 
 
+def test_kubernetes_submission_passes_every_check(info: StackInfo) -> None:
+    """The Workflow resources through the kubeconfig the embedded stack writes (found by itself)."""
+    params = {
+        **info.destination_params(),
+        "argo_server_url": "",
+        "argo_token": "",
+        "submission": "kubernetes",
+        "embedded_state_dir": info.state_dir,
+    }
+    found = checks(params)
+    assert found["embedded-stack"].detail.endswith("kubeconfig.yaml")
+    assert found["kubernetes-api"].status == "ok" and "argoproj.io/v1alpha1" in found["kubernetes-api"].detail
+    assert {name: c.status for name, c in found.items() if c.status != "ok"} == {"workflow-templates": "warn"}
+
+
+def test_a_kubeconfig_that_cannot_be_read(info: StackInfo, tmp_path: Path) -> None:
+    params = {
+        **info.destination_params(),
+        "submission": "kubernetes",
+        "kubeconfig": str(tmp_path / "nope.yaml"),
+    }
+    found = checks(params)
+    assert found["kubeconfig"].status == "FAIL" and "nope.yaml" in found["kubeconfig"].detail
+
+
 def test_no_probe_skips_it(info: StackInfo) -> None:
     assert checks(info.destination_params(), probe=False)["artifact-repository"].status == "skip"
 

@@ -101,7 +101,8 @@ def s3_client(settings: ArgoSettings) -> Any:
     config = Config(
         s3={"addressing_style": "path"},
         signature_version="s3v4",
-        retries={"mode": "standard", "max_attempts": 5},
+        # adaptive: standard retries plus a client-side rate limit that backs off on SlowDown
+        retries={"mode": "adaptive", "max_attempts": settings.s3_max_attempts},
         max_pool_connections=32,
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -151,6 +152,7 @@ class ConnectionPool:
             settings.s3_region,
             settings.s3_access_key_id,
             settings.s3_secret_access_key,
+            str(settings.s3_max_attempts),
             settings.bucket,
             settings.key_prefix,
         )

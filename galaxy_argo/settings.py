@@ -415,6 +415,12 @@ class ArgoSettings:
         secret=True,
     )
     s3_secret_access_key: str = _setting("", _optional_text, "S3 secret key; never logged.", secret=True)
+    s3_max_attempts: int = _setting(
+        10,
+        _whole(1, 50),
+        "Attempts per S3 request (boto3 adaptive retries: backs off on SlowDown and 5xx) before a "
+        "transfer counts as failed; the job then waits for `outage_window`.",
+    )
     bucket: str = _setting("galaxy-argo", _bucket, "Bucket of the Argo artifact repository the jobs use.")
     key_prefix: str = _setting("galaxy-argo", parse_key_prefix, "Prefix of every object this runner writes.")
     artifact_repository_ref: str = _setting(
@@ -422,6 +428,12 @@ class ArgoSettings:
         _artifact_repository_ref,
         "Argo artifact repository as `KEY` or `CONFIGMAP/KEY` (default ConfigMap `artifact-repositories`); "
         "empty: the namespace default.",
+    )
+    outage_window: int = _setting(
+        1800,
+        _whole(0),
+        "Seconds a job waits, retrying with backoff, for an unreachable Argo Server or S3 endpoint "
+        "(submission, collection of results) before it fails; 0: fail at once.",
     )
     cleanup: CleanupPolicy = _setting(
         CleanupPolicy.ONSUCCESS,

@@ -29,8 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from boto3.exceptions import Boto3Error, RetriesExceededError
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    HTTPClientError,
+    IncompleteReadError,
+    ResponseStreamingError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
+from s3transfer.exceptions import RetriesExceededError as S3TransferRetriesExceededError
 
 from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.progress import LoggedProgress, Progress, ProgressFactory
@@ -41,7 +50,10 @@ __all__ = [
     "Sha256Cache",
     "Stager",
     "StagingError",
+    "StagingUnavailable",
     "Upload",
+    "is_transient",
+    "s3_failure",
     "make_bundle",
     "safe_extract",
 ]
@@ -62,6 +74,45 @@ _CHUNK = 8 * 1024 * 1024
 
 class StagingError(GalaxyArgoError):
     """A transfer or a check failed; the message names every object and file concerned."""
+
+
+class StagingUnavailable(StagingError):
+    """The S3 endpoint could not be reached or answered 5xx / SlowDown: worth trying again later."""
+
+
+#: What boto3 and s3transfer raise for a failed request (S3UploadFailedError wraps a ClientError;
+#: s3transfer's RetriesExceededError a streaming error that outlived its retries).
+_S3_ERRORS = (ClientError, BotoCoreError, Boto3Error, S3TransferRetriesExceededError)
+_TRANSIENT_CODES = frozenset(
+    {"SlowDown", "RequestTimeout", "ServiceUnavailable", "InternalError", "Throttling", "ThrottlingException"}
+)
+
+
+def is_transient(err: BaseException) -> bool:
+    """Whether ``err``, or what it wraps, says the endpoint may work again.
+
+    Yes for a lost connection, a timeout, a response cut short, 5xx or throttling; no for a 4xx, a
+    missing key or a local disk error.
+    """
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(
+            seen, HTTPClientError | BotoConnectionError | IncompleteReadError | ResponseStreamingError
+        ):
+            return True
+        if isinstance(seen, S3TransferRetriesExceededError | RetriesExceededError):
+            return True
+        if isinstance(seen, ClientError):
+            status = int(seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            return status >= 500 or seen.response.get("Error", {}).get("Code") in _TRANSIENT_CODES
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def s3_failure(message: str, err: BaseException) -> StagingError:
+    """``message: err`` as `StagingUnavailable` when the failure may pass, else `StagingError`."""
+    kind = StagingUnavailable if is_transient(err) else StagingError
+    return kind(f"{message}: {err}")
 
 
 class Sha256Cache:
@@ -289,9 +340,9 @@ class Stager:
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
-            raise StagingError(f"cannot look up {self._describe(key)}: {err}") from err
-        except BotoCoreError as err:
-            raise StagingError(f"cannot reach the S3 endpoint for {self._describe(key)}: {err}") from err
+            raise s3_failure(f"cannot look up {self._describe(key)}", err) from err
+        except _S3_ERRORS as err:
+            raise s3_failure(f"cannot reach the S3 endpoint for {self._describe(key)}", err) from err
 
     def stage_file(self, path: Path, key: str | None = None, sha256: str | None = None) -> Upload:
         """Upload ``path`` unless an identical object exists; content-addressed without ``key``.
@@ -324,8 +375,8 @@ class Stager:
                 self.client.upload_file(
                     str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer, Callback=progress
                 )
-        except (ClientError, BotoCoreError, OSError) as err:
-            raise StagingError(f"cannot upload {path} to {self._describe(key)}: {err}") from err
+        except (*_S3_ERRORS, OSError) as err:
+            raise s3_failure(f"cannot upload {path} to {self._describe(key)}", err) from err
         return Upload(key, size, digest, uploaded=True)
 
     def has_objects_below(self, prefix: str) -> bool:
@@ -334,10 +385,8 @@ class Stager:
             listing = self.client.list_objects_v2(
                 Bucket=self.bucket, Prefix=prefix.rstrip("/") + "/", MaxKeys=1
             )
-        except ClientError as err:
-            raise StagingError(f"cannot list {self._describe(prefix)}/: {err}") from err
-        except BotoCoreError as err:
-            raise StagingError(f"cannot reach the S3 endpoint for {self._describe(prefix)}/: {err}") from err
+        except _S3_ERRORS as err:
+            raise s3_failure(f"cannot list {self._describe(prefix)}/", err) from err
         return bool(listing.get("KeyCount") or listing.get("Contents"))
 
     def push_directory(self, directory: Path, prefix: str) -> list[Upload]:
@@ -380,8 +429,8 @@ class Stager:
                         Config=self.transfer,
                         Callback=progress,
                     )
-            except (ClientError, BotoCoreError, OSError) as err:
-                raise StagingError(f"cannot upload {directory} to {self._describe(key)}: {err}") from err
+            except (*_S3_ERRORS, OSError) as err:
+                raise s3_failure(f"cannot upload {directory} to {self._describe(key)}", err) from err
         return Upload(key, size, digest, uploaded=True)
 
     def fetch(self, item: Download) -> None:
@@ -401,9 +450,9 @@ class Stager:
                         self.client.download_fileobj(
                             self.bucket, item.key, target, Config=self.transfer, Callback=progress
                         )
-                except (ClientError, BotoCoreError, OSError) as err:
-                    raise StagingError(
-                        f"cannot download {self._describe(item.key)} to {item.dest}: {err}"
+                except (*_S3_ERRORS, OSError) as err:
+                    raise s3_failure(
+                        f"cannot download {self._describe(item.key)} to {item.dest}", err
                     ) from err
                 size = os.fstat(handle.fileno()).st_size
             if target.hashed != size:
@@ -423,15 +472,21 @@ class Stager:
             tmp.unlink(missing_ok=True)
 
     def fetch_all(self, items: Iterable[Download]) -> None:
-        """Fetch every item, then raise one `StagingError` listing all that failed."""
-        failures = []
+        """Fetch every item, then raise one error listing all that failed.
+
+        `StagingUnavailable` only if every failure may pass; one wrong size or digest makes it a
+        `StagingError`, which no retry mends.
+        """
+        failures: list[StagingError] = []
         for item in items:
             try:
                 self.fetch(item)
             except StagingError as err:
-                failures.append(str(err))
+                failures.append(err)
         if failures:
-            raise StagingError(f"{len(failures)} transfer(s) failed: " + "; ".join(failures))
+            transient = all(isinstance(err, StagingUnavailable) for err in failures)
+            kind = StagingUnavailable if transient else StagingError
+            raise kind(f"{len(failures)} transfer(s) failed: " + "; ".join(map(str, failures)))
 
     def fetch_bundle(self, key: str, dest: Path) -> list[Path]:
         """Download a tgz bundle and unpack it into ``dest`` safely (top-level entry stripped)."""
@@ -452,6 +507,6 @@ class Stager:
                 if keys:
                     self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": keys, "Quiet": True})
                     deleted += len(keys)
-        except (ClientError, BotoCoreError) as err:
-            raise StagingError(f"cannot delete {self._describe(prefix)}/: {err}") from err
+        except _S3_ERRORS as err:
+            raise s3_failure(f"cannot delete {self._describe(prefix)}/", err) from err
         return deleted

@@ -43,3 +43,17 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# The real Galaxy + embedded stack of the session, for every directory that needs one (imported
+# last: galaxy_env uses the helpers above).
+from tests.galaxy_env import (  # noqa: E402, F401
+    api,
+    argo,
+    dev,
+    history,
+    s3,
+    s3_proxy,
+    stack_info,
+    text_dataset,
+)

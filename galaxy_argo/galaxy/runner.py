@@ -36,6 +36,7 @@ import glob
 import logging
 import os
 import shutil
+import threading
 import time
 from copy import copy
 from datetime import UTC, datetime
@@ -59,7 +60,7 @@ from galaxy_argo.galaxy.plan import SHA256, JobPlan, build_plan, known_sha256
 from galaxy_argo.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
 from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
 from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
-from galaxy_argo.staging import Download, StagingError
+from galaxy_argo.staging import Download, StagingError, StagingUnavailable
 
 __all__ = ["ArgoJobRunner", "ArgoJobState"]
 
@@ -93,6 +94,17 @@ class ArgoJobState(AsynchronousJobState):
     #: `workflow_metrics` of the ended workflow, stored with the job when it finishes or fails.
     metrics: dict[str, float | str] | None = None
     fail_message: str
+    #: When the current outage (Argo Server or S3 unreachable) began, and retries since.
+    outage_began: float | None = None
+    outage_retries: int = 0
+    #: What a submission retry needs again (`queue_job` prepared them once).
+    compute_environment: ArgoComputeEnvironment | None = None
+    container: Any = None
+    began: float = 0.0
+
+
+#: Seconds between retries while an endpoint is unreachable (the last one repeats).
+_OUTAGE_BACKOFF = (2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 #: Length of the failure message Galaxy keeps (``dataset.info``, ``job.info``).
@@ -212,14 +224,60 @@ class ArgoJobRunner(AsynchronousJobRunner):
         if not job_wrapper.runner_command_line:
             job_wrapper.finish("", "")
             return
+        ajs.compute_environment, ajs.container, ajs.began = ce, container, began
+        self._try_submit(ajs)
+
+    def _try_submit(self, ajs: ArgoJobState) -> None:
+        """Submit; while the Argo Server or S3 is unreachable, keep the job queued and retry.
+
+        Retrying is safe: objects are content-addressed or per workflow name, and a workflow
+        that was created before the connection broke is adopted by name (one workflow per job).
+        """
+        job_wrapper = ajs.job_wrapper
+        if job_wrapper.get_state() in (model.Job.states.DELETED, model.Job.states.DELETING):
+            log.info("(%s) deleted while waiting to be submitted", job_wrapper.get_id_tag())
+            return
+        assert ajs.compute_environment is not None
         try:
-            self._submit(ajs, ce, container, began)
+            self._submit(ajs, ajs.compute_environment, ajs.container, ajs.began)
+            ajs.outage_began, ajs.outage_retries = None, 0
+        except (ArgoUnavailable, StagingUnavailable) as err:
+            if not self._retry_later(ajs, "submission", self._try_submit, err):
+                self._fail_submission(ajs, err)
         except (GalaxyArgoError, OSError) as err:
-            log.warning("(%s) submission to Argo failed: %s", job_id, err)
-            ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
-            ajs.fail_message = f"could not submit the job to Argo: {err}"
-            ajs.stop_job = False
-            self.mark_as_failed(ajs)
+            self._fail_submission(ajs, err)
+
+    def _fail_submission(self, ajs: ArgoJobState, err: Exception) -> None:
+        log.warning("(%s) submission to Argo failed: %s", ajs.job_wrapper.get_id_tag(), err)
+        ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
+        ajs.fail_message = f"could not submit the job to Argo: {err}"
+        ajs.stop_job = False
+        self.mark_as_failed(ajs)
+
+    def _retry_later(self, ajs: ArgoJobState, what: str, method: Any, err: Exception) -> bool:
+        """Put ``method(ajs)`` back on the work queue after a backoff.
+
+        ``False`` (nothing scheduled) once the outage has lasted the destination's ``outage_window``.
+        """
+        now = time.monotonic()
+        if ajs.outage_began is None:
+            ajs.outage_began = now
+        if now - ajs.outage_began >= ajs.settings.outage_window:
+            return False
+        delay = _OUTAGE_BACKOFF[min(ajs.outage_retries, len(_OUTAGE_BACKOFF) - 1)]
+        ajs.outage_retries += 1
+        log.warning(
+            "(%s) %s waits for an endpoint (attempt %d, next in %.0f s): %s",
+            ajs.job_wrapper.get_id_tag(),
+            what,
+            ajs.outage_retries,
+            delay,
+            err,
+        )
+        timer = threading.Timer(delay, self.work_queue.put, args=((method, ajs),))
+        timer.daemon = True
+        timer.start()
+        return True
 
     def _attempt(self, job: Any) -> int:
         """Resubmissions so far (Galaxy keeps the job id and clears the external id)."""
@@ -420,12 +478,13 @@ class ArgoJobRunner(AsynchronousJobRunner):
         collect_began = time.monotonic()
         try:
             self._collect(ajs)
+        except StagingUnavailable as err:
+            if self._retry_later(ajs, "collecting results", self.finish_job, err):
+                return
+            self._fail_collection(ajs, err)
+            return
         except (GalaxyArgoError, OSError) as err:
-            log.warning("(%s) collecting results of %s failed: %s", job_wrapper.get_id_tag(), ajs.job_id, err)
-            ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
-            ajs.fail_message = f"The job's results could not be returned from Argo: {err}"
-            ajs.stop_job = False
-            self.fail_job(ajs)
+            self._fail_collection(ajs, err)
             return
         timings = {"collect_seconds": time.monotonic() - collect_began}
         plan = ajs.plan
@@ -444,6 +503,13 @@ class ArgoJobRunner(AsynchronousJobRunner):
         self._record_output_hashes(ajs)
         super().finish_job(ajs)
         self._cleanup_objects(ajs, success=job_wrapper.get_state() == model.Job.states.OK)
+
+    def _fail_collection(self, ajs: ArgoJobState, err: Exception) -> None:
+        log.warning("(%s) collecting results of %s failed: %s", ajs.job_wrapper.get_id_tag(), ajs.job_id, err)
+        ajs.runner_state = JobState.runner_states.UNKNOWN_ERROR
+        ajs.fail_message = f"The job's results could not be returned from Argo: {err}"
+        ajs.stop_job = False
+        self.fail_job(ajs)
 
     def _collect(self, ajs: ArgoJobState) -> None:
         job_wrapper = ajs.job_wrapper

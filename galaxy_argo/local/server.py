@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import secrets
+import socket
 import string
 import threading
 from collections.abc import Callable, Iterator
@@ -60,6 +61,9 @@ class ArgoAPIServer:
         self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        #: Client connections being served (keep-alive ones outlive `serve_forever`).
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -78,9 +82,16 @@ class ArgoAPIServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving, close the socket, and cut open client connections (as a dead server's)."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self.connections_lock:
+            open_connections = list(self.connections)
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed by its handler
 
     def __enter__(self) -> ArgoAPIServer:
         return self.start()
@@ -126,6 +137,16 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body go out in two writes; with Nagle on, a keep-alive client's delayed ACK
     # turns every response into a 40 ms wait (measured: 1,000 GETs took 44 s).
     disable_nagle_algorithm = True
+
+    def setup(self) -> None:
+        super().setup()
+        with self.api.connections_lock:
+            self.api.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.api.connections_lock:
+            self.api.connections.discard(self.connection)
+        super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         log.debug("%s " + format, self.address_string(), *args)

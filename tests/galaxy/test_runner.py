@@ -15,7 +15,7 @@ from galaxy_argo.galaxy.api import GalaxyAPI
 from galaxy_argo.galaxy.dev import DEMO_REFERENCE_PREFIX, DEMO_REFERENCE_ROOT, DevEnvironment
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.naming import LABEL_PREFIX
-from tests.galaxy.conftest import UNPUSHED_PREFIX, run_and_wait, wait_for_galaxy
+from tests.galaxy_env import UNPUSHED_PREFIX, run_and_wait, wait_for_galaxy
 
 
 def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:

@@ -1,4 +1,8 @@
-"""One real Galaxy 26.1.2 + embedded stack per session (`DevEnvironment`), always stopped."""
+"""One real Galaxy 26.1.2 + embedded stack per session (`DevEnvironment`), always stopped.
+
+Its fixtures are imported by the root conftest, so tests/galaxy and tests/faults share the one
+Galaxy (started when the first test needs it).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from galaxy_argo.galaxy.dev import DEMO_REFERENCE_ROOT, DEMO_TOOLS, DevEnvironme
 from galaxy_argo.local.stack import StackInfo
 from galaxy_argo.settings import ArgoSettings
 from tests.conftest import wait_until
+from tests.faults.proxy import FaultProxy
 
 #: A tool routed to an environment whose params hold a typo, to see what the user is told.
 MISCONFIGURED_TOOL = """<tool id="argo_misconfigured" name="Misconfigured" version="0.1.0" profile="22.05">
@@ -30,8 +35,20 @@ UNPUSHED_PREFIX = "galaxy-argo/reference/never-pushed/" + "/".join(["a-rather-de
 
 
 @pytest.fixture(scope="session")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
+def s3_proxy() -> Iterator[FaultProxy]:
+    """Between Galaxy and S3 for the `argo_proxied` environment; points at SeaweedFS once it runs."""
+    with FaultProxy(upstream_port=0) as proxy:
+        yield proxy
+
+
+@pytest.fixture(scope="session")
+def dev(tmp_path_factory: pytest.TempPathFactory, s3_proxy: FaultProxy) -> Iterator[DevEnvironment]:
     extra_tools = tmp_path_factory.mktemp("extra-tools")
+    # argo_sleep again, on a destination whose Galaxy-side S3 traffic goes through the fault proxy
+    sleep_tool = (DEMO_TOOLS / "argo_sleep.xml").read_text()
+    (extra_tools / "argo_sleep_proxied.xml").write_text(
+        sleep_tool.replace('id="argo_sleep"', 'id="argo_sleep_proxied"', 1)
+    )
     (extra_tools / "argo_misconfigured.xml").write_text(MISCONFIGURED_TOOL)
     # argo_upper again, on a destination that submits through the Kubernetes API (Workflow resources)
     upper_tool = (DEMO_TOOLS / "argo_upper.xml").read_text()
@@ -49,15 +66,19 @@ def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
             "argo_typo": {"memory": "lots"},
             "argo_unpushed": {"reference_data": f"{DEMO_REFERENCE_ROOT}={UNPUSHED_PREFIX}"},
             "argo_kube": {"submission": "kubernetes"},
+            "argo_proxied": {"s3_endpoint_url": s3_proxy.url, "s3_max_attempts": 2},
         },
         tool_environments={
             "argo_misconfigured": "argo_typo",
             "argo_reference_unpushed": "argo_unpushed",
             "argo_upper_kube": "argo_kube",
+            "argo_sleep_proxied": "argo_proxied",
         },
     )
     env.start()
     try:
+        assert env.stack is not None and env.stack.s3 is not None
+        s3_proxy.upstream_port = env.stack.s3.port
         yield env
     finally:
         env.stop()

@@ -57,6 +57,8 @@ __all__ = [
 
 #: Name of the job's one template (and the workflow's entrypoint).
 ENTRYPOINT = "galaxy-job"
+#: The annotation Argo names a template's nodes by in the UI.
+DISPLAY_NAME = "workflows.argoproj.io/display-name"
 #: The emptyDir all containers of the pod share, mounted at `POD_ROOT`.
 SHARED_VOLUME = "galaxy"
 #: Retry only what is not the tool's fault. Argo marks a deleted pod or a failed init/wait container
@@ -153,6 +155,26 @@ def retry_strategy(limit: int) -> m.RetryStrategy | None:
     )
 
 
+class _JobPod(hw.ContainerSet):
+    """Hera's ContainerSet plus the template's own ``annotations``.
+
+    Hera's ``annotations`` become the pod's metadata; Argo reads a node's
+    ``workflows.argoproj.io/display-name`` from the template's own field, which Hera 7.1 does
+    not expose.
+    """
+
+    def __init__(self, *, node_annotations: dict[str, str] | None = None, **fields: Any) -> None:
+        """Hera's fields, plus the template's ``annotations``."""
+        super().__init__(**fields)
+        self._node_annotations = node_annotations
+
+    def _build_template(self) -> m.Template:
+        template = super()._build_template()
+        if self._node_annotations:
+            template.annotations = dict(self._node_annotations)
+        return template
+
+
 def job_template(
     nodes: Sequence[hw.ContainerNode],
     input_artifacts: Sequence[m.Artifact],
@@ -161,9 +183,11 @@ def job_template(
     deadline_seconds: str | None,
     input_parameters: Sequence[m.Parameter] = (),
     pod_spec_patch: str | None = None,
+    display_name: str | None = None,
 ) -> hw.ContainerSet:
     """The job's one pod: the containerSet over the shared volume, with artifacts and retries."""
-    return hw.ContainerSet(
+    return _JobPod(
+        node_annotations={DISPLAY_NAME: display_name} if display_name else None,
         name=ENTRYPOINT,
         containers=list(nodes),
         volume_mounts=[m.VolumeMount(name=SHARED_VOLUME, mount_path=POD_ROOT)],
@@ -299,6 +323,7 @@ def compile_job(spec: JobSpec, settings: ArgoSettings) -> hw.Workflow:
         outputs,
         settings,
         str(resources.walltime_seconds) if resources.walltime_seconds else None,
+        display_name=f"{spec.tool_name or spec.tool_id} · job {spec.job_id}",
     )
     return hw.Workflow(
         api_version="argoproj.io/v1alpha1",

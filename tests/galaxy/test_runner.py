@@ -56,6 +56,11 @@ def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(
     )
     containers = {c["name"] for c in workflow["spec"]["templates"][0]["containerSet"]["containers"]}
     assert containers == {"stage-in", "run", "metadata", "main"}
+    # the UI's graph: the pod named after the tool and job, its containers after the steps
+    nodes = workflow["status"]["nodes"].values()
+    job_label = name.removeprefix("galaxy-main-")
+    assert {n["displayName"] for n in nodes if n["type"] == "Pod"} == {f"Upper-case text · job {job_label}"}
+    assert {n["displayName"] for n in nodes if n["type"] == "Container"} == containers
     # Argo's numbers are job metrics next to Galaxy's own (the user is an admin: all are shown)
     metrics = {(m["plugin"], m["name"]): m["raw_value"] for m in api.job_metrics(job["id"])}
     assert metrics[("argo", "pod_attempts")] == "1.0000000"

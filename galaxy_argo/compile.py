@@ -74,6 +74,10 @@ _STAGE_RESOURCES = m.ResourceRequirements(
     requests={"cpu": m.Quantity("10m"), "memory": m.Quantity("32Mi")},
     limits={"memory": m.Quantity("256Mi")},
 )
+#: No container of a job gains privileges (setuid binaries, file capabilities: no_new_privs).
+#: Capabilities and the user stay the image's: tool images often need root, and stage-out moves
+#: what the tool wrote, whoever it ran as. `security_context` (pod level) can demand more.
+_NO_ESCALATION = m.SecurityContext(allow_privilege_escalation=False)
 
 
 def cpu_quantity(cores: float) -> str:
@@ -104,6 +108,7 @@ def stage_in_node(settings: ArgoSettings) -> hw.ContainerNode:
         command=["/bin/sh", "-c"],
         args=[STAGE_IN],
         resources=_STAGE_RESOURCES,
+        security_context=_NO_ESCALATION,
     )
 
 
@@ -126,6 +131,7 @@ def step_node(
         args=[command_line, working_directory],
         env=[hw.Env(name=k, value=v) for k, v in sorted(env.items())] or None,
         resources=resources or _STAGE_RESOURCES,
+        security_context=_NO_ESCALATION,
         dependencies=list(dependencies),
     )
 
@@ -139,6 +145,7 @@ def stage_out_node(settings: ArgoSettings, dependencies: Sequence[str]) -> hw.Co
         command=["/bin/sh", "-c"],
         args=[STAGE_OUT],
         resources=_STAGE_RESOURCES,
+        security_context=_NO_ESCALATION,
         dependencies=list(dependencies),
     )
 
@@ -230,7 +237,11 @@ def workflow_wide_spec(settings: ArgoSettings) -> dict[str, Any]:
     if settings.affinity:
         spec["affinity"] = m.Affinity.model_validate(settings.affinity)
     if settings.service_account:
+        # The job's containers get no API token; Argo's own init/wait containers get the
+        # executor's (what they need to report results), as Argo requires when it is off.
         spec["service_account_name"] = settings.service_account
+        spec["automount_service_account_token"] = False
+        spec["executor"] = m.ExecutorConfig(service_account_name=settings.service_account)
     if settings.security_context:
         spec["security_context"] = m.PodSecurityContext.model_validate(settings.security_context)
     if settings.priority_class:

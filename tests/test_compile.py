@@ -182,6 +182,20 @@ def test_walltime_scheduling_and_pod_spec() -> None:
     assert "podGC" not in compiled("one-input-one-output", pod_gc="none")["spec"]
 
 
+def test_containers_cannot_escalate_and_only_argos_containers_get_a_token() -> None:
+    for case in CASES:
+        for container in containers(compiled(case)).values():
+            assert container["securityContext"] == {"allowPrivilegeEscalation": False}, (
+                case,
+                container["name"],
+            )
+    with_account = compiled("walltime-scheduling")["spec"]
+    assert with_account["automountServiceAccountToken"] is False
+    assert with_account["executor"] == {"serviceAccountName": "galaxy-job"}  # init/wait report results
+    without = compiled("one-input-one-output")["spec"]
+    assert "automountServiceAccountToken" not in without and "executor" not in without
+
+
 def test_name_labels_and_annotations_for_operators() -> None:
     wf = compiled("gpu")
     meta = wf["metadata"]

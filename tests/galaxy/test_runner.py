@@ -288,6 +288,20 @@ def test_operator_deletes_the_workflow(api: GalaxyAPI, history: str, argo: ArgoC
     )
 
 
+def test_operator_stops_the_workflow(api: GalaxyAPI, history: str, argo: ArgoClient) -> None:
+    """`argo stop` by an operator (not Galaxy): the job fails, saying so; the tool is not retried."""
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 120})
+    job_id = reply["jobs"][0]["id"]
+    job = wait_for_galaxy(lambda: running_job(api, job_id), 120, "the job to run")
+    name = job["external_id"]
+    assert argo.stop(name, "node drained by the operator")
+    job = api.wait_for_job(job_id, timeout=90)
+    assert job["state"] == "error"
+    seen = what_the_user_sees(api, reply)
+    assert seen.startswith("The job failed in Argo: the workflow was stopped in Argo ("), seen
+    assert job["external_id"] == name  # not resubmitted
+
+
 def test_galaxy_restart_mid_job(api: GalaxyAPI, history: str, dev: DevEnvironment) -> None:
     reply = api.run_tool(history, "argo_sleep", {"seconds": 15})
     job_id = reply["jobs"][0]["id"]

@@ -108,3 +108,29 @@ def test_s3_down_while_results_come_back(
     job = api.wait_for_job(job_id, timeout=180)
     assert job["state"] == "ok", job
     assert api.dataset_content(reply["outputs"][0]["id"]) == b"slept\n"
+
+
+def test_embedded_engine_restarted_mid_run(
+    api: GalaxyAPI, history: str, dev: DevEnvironment, argo: ArgoClient
+) -> None:
+    """Server, controller and S3 restarted on the same state and ports while the tool runs, as
+    Argo after a controller restart: the lost pod is an infrastructure failure, retried once."""
+    stack = dev.stack
+    assert stack is not None and stack.server is not None
+    reply = api.run_tool(history, "argo_sleep", {"seconds": 6})
+    job_id = reply["jobs"][0]["id"]
+    wait_for_galaxy(lambda: state(api, job_id) == "running", 120, "the job to run")
+    port = stack.server.port
+    stack.stop()  # the pod dies with the engine
+    stack.port = port
+    stack.start()
+    job = api.wait_for_job(job_id, timeout=180)
+    assert job["state"] == "ok", job
+    assert api.dataset_content(reply["outputs"][0]["id"]) == b"slept\n"
+    workflow = argo.get(str(job["external_id"]))
+    assert workflow is not None
+    pods = sorted(
+        (n for n in workflow["status"]["nodes"].values() if n["type"] == "Pod"), key=lambda n: n["name"]
+    )
+    assert [(p["phase"], p.get("message")) for p in pods][0] == ("Error", "pod deleted")
+    assert pods[-1]["phase"] == "Succeeded" and len(pods) == 2

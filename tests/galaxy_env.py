@@ -6,6 +6,7 @@ Galaxy (started when the first test needs it).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -25,6 +26,24 @@ MISCONFIGURED_TOOL = """<tool id="argo_misconfigured" name="Misconfigured" versi
     <command>echo never > '$output'</command>
     <inputs/>
     <outputs><data name="output" format="txt"/></outputs>
+</tool>
+"""
+
+
+#: Files with odd and long names, discovered into a collection: spaces, quotes, Unicode, a
+#: leading dash, shell syntax, and a 200-character name. They travel back in the job directory.
+ODD_NAMES = ["with space", "quote's", "ünïcödé-名前", "-leading-dash", "$(touch pwned)", "x" * 200]
+ODD_NAMES_TOOL = """<tool id="argo_odd_names" name="Odd names" version="0.1.0" profile="22.05">
+    <requirements><container type="docker">debian:bookworm-slim</container></requirements>
+    <command><![CDATA[
+__COMMAND__
+    ]]></command>
+    <inputs/>
+    <outputs>
+        <collection name="parts" type="list">
+            <discover_datasets pattern="__name_and_ext__" directory="out"/>
+        </collection>
+    </outputs>
 </tool>
 """
 
@@ -55,6 +74,14 @@ def dev(tmp_path_factory: pytest.TempPathFactory, s3_proxy: FaultProxy) -> Itera
     (extra_tools / "argo_upper_kube.xml").write_text(
         upper_tool.replace('id="argo_upper"', 'id="argo_upper_kube"', 1)
     )
+    # hex, so neither Galaxy's Cheetah nor the shell sees the names
+    # (one line: Galaxy joins a command's lines)
+    hex_names = json.dumps(ODD_NAMES).encode().hex()
+    command = (
+        "mkdir out && python3 -c 'import json; "
+        f'[open(f"out/{{n}}.txt", "w").write(n) for n in json.loads(bytes.fromhex("{hex_names}"))]\''
+    )
+    (extra_tools / "argo_odd_names.xml").write_text(ODD_NAMES_TOOL.replace("__COMMAND__", command))
     reference_tool = (DEMO_TOOLS / "argo_reference.xml").read_text()
     (extra_tools / "argo_reference_unpushed.xml").write_text(
         reference_tool.replace('id="argo_reference"', 'id="argo_reference_unpushed"', 1)

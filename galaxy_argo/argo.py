@@ -30,6 +30,7 @@ from galaxy_argo.naming import LABEL_PREFIX
 __all__ = [
     "LIGHT_FIELDS",
     "adopt",
+    "refused_error",
     "ArgoAuthError",
     "ArgoClient",
     "ArgoConflict",
@@ -69,6 +70,27 @@ def adopt(name: str, mine: Mapping[str, str], existing: Mapping[str, Any] | None
             f"(labels {', '.join(f'{k}={theirs.get(k)}' for k in _IDENTITY)}): "
             "is another Galaxy using the same instance name?"
         )
+
+
+def refused_error(
+    where: str, status: int | None, action: str, message: str, namespace: str, credentials: tuple[str, str]
+) -> ArgoError:
+    """The error for an HTTP answer ``status`` to ``action``, the same for every backend.
+
+    ``credentials`` names what was refused on a 401 and the param to check, e.g. ("the token",
+    "the destination param argo_token").
+    """
+    if status == 401:
+        what, param = credentials
+        return ArgoAuthError(f"{where} refused {what} ({action}): check {param}")
+    if status == 403:
+        return ArgoAuthError(
+            f"{where} forbids {action} in namespace {namespace!r}: check the namespace param "
+            "and the runner's Role (workflows create/get/list/watch/delete/patch)"
+        )
+    if status is not None and status >= 500:
+        return ArgoUnavailable(f"{where} failed ({action}): {message}; the runner retries")
+    return ArgoError(f"{where} refused {action}: {message}")
 
 
 class ArgoError(GalaxyArgoError):
@@ -179,18 +201,14 @@ class ArgoClient:
                 f"{where} is unreachable ({action}): {type(err).__name__}; the runner retries"
             )
         status = getattr(getattr(err, "response", None), "status_code", None)
-        if isinstance(err, hera_exceptions.Unauthorized) or status == 401:
-            return ArgoAuthError(
-                f"{where} refused the token ({action}): check the destination param argo_token"
-            )
-        if isinstance(err, hera_exceptions.Forbidden) or status == 403:
-            return ArgoAuthError(
-                f"{where} forbids {action} in namespace {self.namespace!r}: check the namespace param "
-                "and the runner's Role (workflows create/get/list/watch/delete/patch)"
-            )
-        if isinstance(err, hera_exceptions.InternalServerError) or (status is not None and status >= 500):
-            return ArgoUnavailable(f"{where} failed ({action}): {text}; the runner retries")
-        return ArgoError(f"{where} refused {action}: {text}")
+        if isinstance(err, hera_exceptions.Unauthorized):
+            status = 401
+        elif isinstance(err, hera_exceptions.Forbidden):
+            status = 403
+        elif isinstance(err, hera_exceptions.InternalServerError):
+            status = 500
+        refused = "the token", "the destination param argo_token"
+        return refused_error(where, status, action, text, self.namespace, refused)
 
     def _raw(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:

@@ -27,7 +27,7 @@ from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
 from galaxy_argo._hera import models as m
-from galaxy_argo.argo import LIGHT_FIELDS, ArgoAuthError, ArgoError, ArgoUnavailable, adopt
+from galaxy_argo.argo import LIGHT_FIELDS, ArgoAuthError, ArgoError, ArgoUnavailable, adopt, refused_error
 from galaxy_argo.fields import item_fields, project_fields
 from galaxy_argo.naming import argo_pod_name
 
@@ -124,16 +124,8 @@ class KubernetesClient:
             message = json.loads(err.body or "{}").get("message") or err.reason
         except ValueError:
             message = err.reason
-        if err.status == 401:
-            return ArgoAuthError(f"{where} refused the credentials ({action}): check the kubeconfig param")
-        if err.status == 403:
-            return ArgoAuthError(
-                f"{where} forbids {action} in namespace {self.namespace!r}: check the namespace param "
-                "and the runner's Role (workflows create/get/list/watch/delete/patch)"
-            )
-        if err.status is not None and err.status >= 500:
-            return ArgoUnavailable(f"{where} failed ({action}): {message}; the runner retries")
-        return ArgoError(f"{where} refused {action}: {message}")
+        refused = "the credentials", "the kubeconfig param"
+        return refused_error(where, err.status, action, str(message), self.namespace, refused)
 
     def _path(self, plural: str = "workflows") -> tuple[str, str, str, str]:
         return GROUP, VERSION, self.namespace, plural

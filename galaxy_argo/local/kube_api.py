@@ -10,11 +10,8 @@ does to stop or terminate), delete, the WorkflowTemplate list, and pod logs. Err
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
-
-from galaxy_argo.local.selectors import match_labels
 
 __all__ = ["ROUTES", "KubeError", "is_kube_path", "shape", "status"]
 
@@ -95,18 +92,16 @@ def discovery(handler: Any, parts: list[str], query: dict[str, str]) -> None:
 
 
 def _list(handler: Any, plural: str, namespace: str, selector: str) -> None:
-    store = handler.api.store
-    with store.locked():
-        items = [
-            copy.deepcopy(obj)
-            for obj in store.items(plural, namespace)
-            if match_labels(selector, obj["metadata"].get("labels") or {})
-        ]
-        version = str(store.resource_version)
+    items, version = handler.api.store.labelled(plural, namespace, selector)
     kind = {"workflows": "WorkflowList", "workflowtemplates": "WorkflowTemplateList"}[plural]
     handler._send(
         200,
-        {"apiVersion": GROUP_VERSION, "kind": kind, "metadata": {"resourceVersion": version}, "items": items},
+        {
+            "apiVersion": GROUP_VERSION,
+            "kind": kind,
+            "metadata": {"resourceVersion": str(version)},
+            "items": items,
+        },
     )
 
 

@@ -12,7 +12,6 @@ The same port also answers the Kubernetes API paths of the Workflow resources
 
 from __future__ import annotations
 
-import copy
 import hmac
 import json
 import logging
@@ -284,19 +283,16 @@ class _Handler(BaseHTTPRequestHandler):
     def _list(self, kind: str, namespace: str, query: dict[str, str]) -> None:
         selector = query.get("listOptions.labelSelector", "")
         fields = query.get("fields", "")
-        with self.api.store.locked():
-            matched = [
-                obj
-                for obj in self.api.store.items(kind, namespace)
-                if match_labels(selector, obj["metadata"].get("labels") or {})
-            ]
+        per_item = item_fields(fields)
+        if per_item:
+            items, version = self.api.store.labelled(
+                kind, namespace, selector, lambda obj: project_fields(obj, per_item)
+            )
+        else:
+            items, version = self.api.store.labelled(kind, namespace, selector)
             if fields:
-                per_item = item_fields(fields)
-                items = [project_fields(obj, per_item) for obj in matched] if per_item else []
-            else:
-                items = copy.deepcopy(matched)
-            version = str(self.api.store.resource_version)
-        payload: dict[str, Any] = {"metadata": {"resourceVersion": version}, "items": items}
+                items = []  # fields that name nothing of the items
+        payload: dict[str, Any] = {"metadata": {"resourceVersion": str(version)}, "items": items}
         if fields and not any(f.lstrip("-").startswith("metadata") for f in fields.split(",")):
             payload = {k: v for k, v in payload.items() if k == "items"} | {"metadata": {}}
         self._send(200, payload)

@@ -14,12 +14,13 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.local.selectors import match_labels
 
 __all__ = ["KINDS", "AlreadyExists", "NotFound", "ObjectStore", "now_iso"]
 
@@ -112,6 +113,21 @@ class ObjectStore:
         for (ns, _), obj in self._objects[kind].items():
             if namespace in (None, "", ns):
                 yield obj
+
+    def labelled(
+        self, kind: str, namespace: str, selector: str, view: Callable[[dict[str, Any]], Any] = copy.deepcopy
+    ) -> tuple[list[Any], int]:
+        """A LIST: ``view`` of each object matching the label ``selector``, and the resourceVersion.
+
+        Both come from one consistent read; ``view`` copies or projects and must not modify.
+        """
+        with self._lock:
+            items = [
+                view(obj)
+                for obj in self.items(kind, namespace)
+                if match_labels(selector, obj["metadata"].get("labels") or {})
+            ]
+            return items, self._version
 
     def replace(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         """Replace an existing object wholesale; `NotFound` if it was deleted meanwhile."""

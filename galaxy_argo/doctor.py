@@ -140,17 +140,16 @@ def run_checks(
         "ok",
         f"namespace {settings.namespace}, bucket {settings.bucket}, instance {settings.instance}",
     )
-    kubernetes = settings.submission is Submission.KUBERNETES
-    if not (settings.kubeconfig if kubernetes else settings.argo_server_url):
-        try:
-            settings = resolve_embedded(settings)
-        except SettingsError as err:
-            yield Check(
-                "embedded-stack", "FAIL", err.expected, f"set {err.param}, or start the embedded stack"
-            )
-            return
-        where = settings.kubeconfig if kubernetes else settings.argo_server_url
-        yield Check("embedded-stack", "ok", f"{settings.embedded_state_dir}: {where}")
+    try:
+        resolved = resolve_embedded(settings)
+    except SettingsError as err:
+        yield Check("embedded-stack", "FAIL", err.expected, f"set {err.param}, or start the embedded stack")
+        return
+    if resolved is not settings:  # the destination names no cluster: the embedded stack's
+        kubernetes = settings.submission is Submission.KUBERNETES
+        where = resolved.kubeconfig if kubernetes else resolved.argo_server_url
+        yield Check("embedded-stack", "ok", f"{resolved.embedded_state_dir}: {where}")
+        settings = resolved
     try:
         argo = workflows_client(settings, timeout=15)
     except ArgoError as err:

@@ -8,7 +8,7 @@ Same operations and errors as `galaxy_argo.argo.ArgoClient`, through the ``kuber
   projected here to the same fields, so the runner holds what it holds with the Argo Server;
 - the controller may store a big ``status.nodes`` gzipped and base64-encoded in
   ``status.compressedNodes`` (the Argo Server expands it for its clients); `expand_nodes` does here;
-- logs come from the pods, whose names follow Argo's (`galaxy_argo.naming.argo_pod_name`).
+- logs come from the pods, whose names follow Argo's (`galaxy_argo.metrics.pod_name`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from kubernetes.config.config_exception import ConfigException
 from galaxy_argo._hera import models as m
 from galaxy_argo.argo import LIGHT_FIELDS, ArgoAuthError, ArgoError, ArgoUnavailable, adopt, refused_error
 from galaxy_argo.fields import item_fields, project_fields
-from galaxy_argo.naming import argo_pod_name
+from galaxy_argo.metrics import pod_name as pod_name_of
+from galaxy_argo.metrics import pod_nodes
 
 __all__ = ["IN_CLUSTER", "KubernetesClient", "expand_nodes"]
 
@@ -235,13 +236,9 @@ class KubernetesClient:
         workflow = self.get(name)
         if workflow is None:
             return
-        nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
-        pods = sorted(
-            (n for n in nodes if n.get("type") == "Pod"), key=lambda n: str(n.get("startedAt") or "")
-        )
-        for node in pods:
-            pod_name = argo_pod_name(name, str(node.get("templateName") or ""), str(node["id"]))
-            if pod and pod_name != pod:
+        for node in pod_nodes(workflow):
+            pod_name = pod_name_of(workflow, node)
+            if pod_name is None or (pod and pod_name != pod):
                 continue
             text = self._call(
                 f"reading the logs of pod {pod_name}",

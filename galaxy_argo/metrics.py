@@ -18,7 +18,14 @@ from typing import Any
 
 from galaxy_argo.naming import argo_pod_name
 
-__all__ = ["CONTAINER_METRICS", "METRICS_PLUGIN", "seconds_between", "workflow_metrics"]
+__all__ = [
+    "CONTAINER_METRICS",
+    "METRICS_PLUGIN",
+    "pod_name",
+    "pod_nodes",
+    "seconds_between",
+    "workflow_metrics",
+]
 
 #: Plugin name the metrics are stored under in Galaxy (``job_metric_numeric.plugin``).
 METRICS_PLUGIN = "argo"
@@ -50,22 +57,36 @@ def _in_pod(container: Mapping[str, Any], pod: Mapping[str, Any]) -> bool:
     )
 
 
+def pod_nodes(workflow: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The workflow's Pod nodes in the order they started: for a job, its attempts."""
+    nodes: Mapping[str, Mapping[str, Any]] = (workflow.get("status") or {}).get("nodes") or {}
+    return sorted(
+        (n for n in nodes.values() if n.get("type") == "Pod"), key=lambda n: str(n.get("startedAt") or "")
+    )
+
+
+def pod_name(workflow: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
+    """The name of the pod Argo ran for ``node``, or ``None`` if the node does not say enough."""
+    if not node.get("id") or not node.get("templateName"):
+        return None
+    name = str((workflow.get("metadata") or {}).get("name", ""))
+    return argo_pod_name(name, str(node["templateName"]), str(node["id"]))
+
+
 def workflow_metrics(workflow: Mapping[str, Any]) -> dict[str, float | str]:
     """Metrics of the job's last pod attempt and of the whole workflow."""
     status = workflow.get("status") or {}
     nodes: Mapping[str, Mapping[str, Any]] = status.get("nodes") or {}
     metrics: dict[str, float | str] = {}
-    pods = sorted(
-        (n for n in nodes.values() if n.get("type") == "Pod"), key=lambda n: str(n.get("startedAt") or "")
-    )
+    pods = pod_nodes(workflow)
     if pods:
         metrics["pod_attempts"] = len(pods)
         last = pods[-1]
         if last.get("hostNodeName"):
             metrics["node"] = str(last["hostNodeName"])
-        if last.get("id") and last.get("templateName"):
-            name = str(workflow.get("metadata", {}).get("name", ""))
-            metrics["pod_name"] = argo_pod_name(name, str(last["templateName"]), str(last["id"]))
+        last_pod = pod_name(workflow, last)
+        if last_pod:
+            metrics["pod_name"] = last_pod
         containers = [n for n in nodes.values() if n.get("type") == "Container" and _in_pod(n, last)]
         for container in containers:
             metric = CONTAINER_METRICS.get(str(container.get("displayName")))

@@ -124,10 +124,14 @@ class Sha256Cache:
         self._lock = threading.Lock()
         self.computed = 0
 
+    @staticmethod
+    def _key(path: Path) -> tuple[str, int, int]:
+        stat = path.stat()
+        return str(path.resolve()), stat.st_size, stat.st_mtime_ns
+
     def sha256(self, path: Path) -> str:
         """Hex sha256 of ``path``'s content."""
-        stat = path.stat()
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = self._key(path)
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None:
@@ -141,15 +145,15 @@ class Sha256Cache:
 
     def known(self, path: Path) -> str | None:
         """The digest of ``path`` as it is now, if one was computed or remembered; never reads it."""
-        stat = path.stat()
+        key = self._key(path)
         with self._lock:
-            return self._cache.get((str(path.resolve()), stat.st_size, stat.st_mtime_ns))
+            return self._cache.get(key)
 
     def remember(self, path: Path, sha256: str) -> None:
         """Record a digest computed elsewhere (while downloading, or one Galaxy already keeps)."""
-        stat = path.stat()
+        key = self._key(path)
         with self._lock:
-            self._cache[(str(path.resolve()), stat.st_size, stat.st_mtime_ns)] = sha256
+            self._cache[key] = sha256
 
 
 @dataclass(frozen=True)
@@ -367,16 +371,20 @@ class Stager:
             and ((head.get("Metadata") or {}).get("sha256") == digest or key == self.content_key(digest))
         ):
             return Upload(key, size, digest, uploaded=False)
+        return self._put(path, key, size, digest, shown=path)
+
+    def _put(self, path: Path, key: str, size: int, digest: str, shown: Path) -> Upload:
+        """Upload ``path`` (named ``shown`` in messages) with its sha256 as metadata."""
         extra: dict[str, Any] = {"Metadata": {"sha256": digest}}
         if size < self.transfer.multipart_threshold:
             extra["ChecksumSHA256"] = _sha256_b64(digest)  # the server verifies what it stores
         try:
-            with self._progress(f"uploading {path} to {self._describe(key)}", size) as progress:
+            with self._progress(f"uploading {shown} to {self._describe(key)}", size) as progress:
                 self.client.upload_file(
                     str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer, Callback=progress
                 )
         except (*_S3_ERRORS, OSError) as err:
-            raise s3_failure(f"cannot upload {path} to {self._describe(key)}", err) from err
+            raise s3_failure(f"cannot upload {shown} to {self._describe(key)}", err) from err
         return Upload(key, size, digest, uploaded=True)
 
     def has_objects_below(self, prefix: str) -> bool:
@@ -413,25 +421,9 @@ class Stager:
         with tempfile.TemporaryDirectory(prefix="galaxy-argo-bundle-") as tmp:
             archive = Path(tmp) / "bundle.tgz"
             make_bundle(directory, archive, top, files)
-            size = archive.stat().st_size
             with archive.open("rb") as handle:
                 digest = hashlib.file_digest(handle, "sha256").hexdigest()
-            extra: dict[str, Any] = {"Metadata": {"sha256": digest}}
-            if size < self.transfer.multipart_threshold:
-                extra["ChecksumSHA256"] = _sha256_b64(digest)
-            try:
-                with self._progress(f"uploading {directory} to {self._describe(key)}", size) as progress:
-                    self.client.upload_file(
-                        str(archive),
-                        self.bucket,
-                        key,
-                        ExtraArgs=extra,
-                        Config=self.transfer,
-                        Callback=progress,
-                    )
-            except (*_S3_ERRORS, OSError) as err:
-                raise s3_failure(f"cannot upload {directory} to {self._describe(key)}", err) from err
-        return Upload(key, size, digest, uploaded=True)
+            return self._put(archive, key, archive.stat().st_size, digest, shown=directory)
 
     def fetch(self, item: Download) -> None:
         """Download one object, verify it, then move it into place (never a partial file at ``dest``).

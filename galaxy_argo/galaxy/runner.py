@@ -237,9 +237,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
         if job_wrapper.get_state() in (model.Job.states.DELETED, model.Job.states.DELETING):
             log.info("(%s) deleted while waiting to be submitted", job_wrapper.get_id_tag())
             return
-        assert ajs.compute_environment is not None
         try:
-            self._submit(ajs, ajs.compute_environment, ajs.container, ajs.began)
+            self._submit(ajs)
             ajs.outage_began, ajs.outage_retries = None, 0
         except (ArgoUnavailable, StagingUnavailable) as err:
             if not self._retry_later(ajs, "submission", self._try_submit, err):
@@ -318,7 +317,10 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         return str(command) if command else None
 
-    def _submit(self, ajs: ArgoJobState, ce: ArgoComputeEnvironment, container: Any, began: float) -> None:
+    def _submit(self, ajs: ArgoJobState) -> None:
+        """Stage, compile and submit with what `queue_job` prepared (kept on ``ajs`` for retries)."""
+        ce, container = ajs.compute_environment, ajs.container
+        assert ce is not None
         job_wrapper = ajs.job_wrapper
         settings = ajs.settings
         job = job_wrapper.get_job()
@@ -353,7 +355,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         plan.save(job_wrapper.working_directory)
         name, adopted = connection.argo.submit(compile_model(spec, settings))
-        plan.submit_seconds = round(time.monotonic() - began, 3)
+        plan.submit_seconds = round(time.monotonic() - ajs.began, 3)
         plan.save(job_wrapper.working_directory)
         if adopted:
             log.info("(%s) adopted existing workflow %s", job_wrapper.get_id_tag(), name)

@@ -38,7 +38,7 @@ __all__ = [
     "workflows_client",
 ]
 
-#: The kubeconfig the embedded stack writes into its state directory (`local.stack.KUBECONFIG`).
+#: The kubeconfig the embedded stack writes into its state directory (`local.stack` uses this).
 EMBEDDED_KUBECONFIG = "kubeconfig.yaml"
 
 _EMBEDDED_KEYS = {

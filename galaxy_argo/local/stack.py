@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from galaxy_argo.connections import EMBEDDED_KUBECONFIG
 from galaxy_argo.local.artifacts import ArtifactRepositories
 from galaxy_argo.local.engine import Engine, EngineConfig
 from galaxy_argo.local.process import kept_secrets
@@ -63,7 +64,7 @@ class StackInfo:
 
 
 #: For ``submission: kubernetes``: the server also answers the Workflow resources' API paths.
-KUBECONFIG = "kubeconfig.yaml"
+KUBECONFIG = EMBEDDED_KUBECONFIG  # where `connections.resolve_embedded` looks for it
 
 
 def kubeconfig(info: StackInfo) -> str:

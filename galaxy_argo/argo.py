@@ -50,6 +50,7 @@ LIGHT_FIELDS = ",".join(
         "status.startedAt",
         "status.finishedAt",
         "status.progress",
+        "status.conditions",
     )
 )
 _IDENTITY = (f"{LABEL_PREFIX}/instance", f"{LABEL_PREFIX}/job-id", f"{LABEL_PREFIX}/attempt")

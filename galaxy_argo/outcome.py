@@ -30,6 +30,7 @@ __all__ = [
     "OutcomeState",
     "deleted_outcome",
     "outcome_of",
+    "workflow_condition",
 ]
 
 #: Workflow and node phases Argo v4 reports.
@@ -209,6 +210,14 @@ def _metrics(status: Mapping[str, Any], pods: list[Mapping[str, Any]]) -> dict[s
     return metrics
 
 
+def workflow_condition(status: Mapping[str, Any], kind: str) -> str | None:
+    """The status (``"True"``/``"False"``) of one of Argo's workflow conditions, if reported."""
+    for condition in status.get("conditions") or ():
+        if isinstance(condition, Mapping) and condition.get("type") == kind:
+            return str(condition.get("status"))
+    return None
+
+
 def outcome_of(workflow: Mapping[str, Any], *, memory_limit: str = "", walltime: str = "") -> JobOutcome:
     """Classify a workflow (the JSON the Argo Server returns, or a ``fields`` projection of it).
 
@@ -231,7 +240,11 @@ def outcome_of(workflow: Mapping[str, Any], *, memory_limit: str = "", walltime:
         message=message,
         exit_code=exit_code if isinstance(exit_code, int) else None,
     )
-    if phase in ("", "Pending") or (phase == "Running" and (last is None or last.get("phase") == "Pending")):
+    waiting = last is None or last.get("phase") == "Pending"
+    if phase == "Running" and waiting and workflow_condition(status, "PodRunning") == "True":
+        # A LIST projected without nodes: Argo's condition says a pod of the workflow runs.
+        return replace(base, state=OutcomeState.RUNNING)
+    if phase in ("", "Pending") or (phase == "Running" and waiting):
         pending = str(last.get("message") or "") if last is not None else ""
         if _IMAGE_PULL.search(pending):  # Argo leaves such pods Pending: report it, the runner decides
             return replace(

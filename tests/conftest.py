@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +45,29 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1 (for servers a test starts in a subprocess)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def serve_command(state_dir: Path, port: int, *extra: str) -> list[str]:
+    """``galaxy-argo local serve``: the embedded stack in its own process, on 127.0.0.1:``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "galaxy_argo.cli",
+        "local",
+        "serve",
+        "--state-dir",
+        str(state_dir),
+        "--port",
+        str(port),
+        *extra,
+    ]
 
 
 # The real Galaxy + embedded stack of the session, for every directory that needs one (imported

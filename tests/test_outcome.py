@@ -59,6 +59,18 @@ MANIFEST = {"version": 1, "exit_code": 0, "metadata_exit_code": None, "files": [
             "the container image could not be pulled: ImagePullBackOff: Back-off pulling",
         ),
         (wf("Running"), OutcomeState.RUNNING, ""),
+        # The poll's LIST, projected without nodes: Argo's PodRunning condition says which.
+        (
+            {"status": {"phase": "Running", "conditions": [{"type": "PodRunning", "status": "True"}]}},
+            OutcomeState.RUNNING,
+            "",
+        ),
+        (
+            {"status": {"phase": "Running", "conditions": [{"type": "PodRunning", "status": "False"}]}},
+            OutcomeState.QUEUED,
+            "",
+        ),
+        ({"status": {"phase": "Running"}}, OutcomeState.QUEUED, ""),
         (wf("Succeeded", manifest=MANIFEST), OutcomeState.SUCCEEDED, ""),
         (
             wf("Failed", "run: OOMKilled (exit code 137)"),

@@ -22,7 +22,8 @@ The flow (DESIGN.md, "Galaxy side"):
   the job compiles to one Workflow, submitted through Hera under a deterministic name (a 409 adopts
   the same job's workflow: a handler that died after submitting never runs a job twice).
 - ``check_watched_items`` (monitor thread): one label-selected, projected LIST per Argo connection
-  and cycle; a full GET only for workflows that just ended or that the LIST did not show.
+  and cycle; a full GET only for workflows that just ended or that the LIST did not show, and a
+  budgeted few for those whose pod still waits (`_PENDING_READS_PER_CYCLE`).
 - ``finish_job`` (worker thread): the job directory and every output come back, each output
   checked against the sha256 the pod recorded, then Galaxy's own ``finish``.
 - Failures the tool did not cause become one line for the user (`galaxy_argo.outcome`) and the
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import glob
+import heapq
 import logging
 import os
 import shutil
@@ -58,7 +60,7 @@ from galaxy_argo.errors import GalaxyArgoError
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
 from galaxy_argo.galaxy.plan import SHA256, JobPlan, build_plan, known_sha256
 from galaxy_argo.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
-from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of
+from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of, workflow_condition
 from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
 from galaxy_argo.staging import Download, StagingError, StagingUnavailable
 
@@ -74,13 +76,22 @@ _REMOTE_COMMAND_PARAMS = {
     "working_directory": POD_JOB,
     "dependency_resolution": "none",
 }
+#: Galaxy streams the tool's stdout/stderr through background ``tee`` processes and does not wait
+#: for them: on a shared filesystem they finish later, but a container ends with its script and
+#: takes them along, so a quick tool's output could be lost (seen 1 job in 60). Wait for them.
+_AWAIT_STREAMS = "\nwait  # galaxy-argo: the tee processes writing metadata/tool_stdout and tool_stderr\n"
 _RUNNER_STATE = {
     OutcomeState.OOM: JobState.runner_states.MEMORY_LIMIT_REACHED,
     OutcomeState.WALLTIME: JobState.runner_states.WALLTIME_REACHED,
 }
 _ENDED_PHASES = ("Succeeded", "Failed", "Error")
-#: A Running workflow whose pod has not started is read whole every this many poll cycles.
+#: A workflow Argo shows Running whose pod has not started (its image pulling, no node free) is
+#: read whole to learn why, each at most every `_PENDING_EVERY` poll cycles and at most
+#: `_PENDING_READS_PER_CYCLE` per cycle, the longest unread first: a backlog of waiting jobs
+#: never turns one LIST per cycle into one GET per job. A pod that runs is seen in the LIST
+#: itself (Argo's ``PodRunning`` condition), without a read.
 _PENDING_EVERY = 5
+_PENDING_READS_PER_CYCLE = 10
 
 
 class ArgoJobState(AsynchronousJobState):
@@ -101,6 +112,8 @@ class ArgoJobState(AsynchronousJobState):
     compute_environment: ArgoComputeEnvironment | None = None
     container: Any = None
     began: float = 0.0
+    #: The runner's poll cycle in which this job's waiting workflow was last read whole.
+    read_cycle: int = -_PENDING_EVERY
 
 
 #: Seconds between retries while an endpoint is unreachable (the last one repeats).
@@ -149,6 +162,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         # Validate the runner-level defaults once at start-up: a typo fails Galaxy's start, loudly.
         ArgoSettings.from_params(self._defaults)
         self.connections = ConnectionPool()
+        self._cycle = 0
 
     @property
     def monitor_sleep_time(self) -> float:
@@ -214,6 +228,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
                 remote_job_directory=POD_JOB,
                 stream_stdout_stderr=True,
             )
+            if job_wrapper.runner_command_line:
+                job_wrapper.runner_command_line += _AWAIT_STREAMS
         except (ParameterValueError, ExpressionTemplateError) as err:
             job_wrapper.fail(unicodify(err), exception=False)
             return
@@ -381,6 +397,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
         """One LIST per Argo connection; act on every watched job from it."""
         if not self.watched:
             return
+        self._cycle += 1
         groups: dict[int, tuple[Connection, list[ArgoJobState]]] = {}
         for ajs in self.watched:
             groups.setdefault(id(ajs.connection), (ajs.connection, []))[1].append(ajs)
@@ -392,9 +409,10 @@ class ArgoJobRunner(AsynchronousJobRunner):
                 log.warning("polling Argo failed, keeping %d job(s) watched: %s", len(jobs), err)
                 still_watched.extend(jobs)
                 continue
+            reads = self._pending_reads(jobs, listed)
             for ajs in jobs:
                 try:
-                    if self._check(ajs, connection, listed.get(str(ajs.job_id))):
+                    if self._check(ajs, connection, listed.get(str(ajs.job_id)), ajs in reads):
                         still_watched.append(ajs)
                 except ArgoUnavailable as err:
                     log.warning("(%s) Argo unavailable, checking again later: %s", ajs.job_id, err)
@@ -406,8 +424,36 @@ class ArgoJobRunner(AsynchronousJobRunner):
                     self.mark_as_failed(ajs)
         self.watched = still_watched
 
-    def _check(self, ajs: ArgoJobState, connection: Connection, listed: dict[str, Any] | None) -> bool:
-        """Act on one job; return True to keep watching it."""
+    def _pending_reads(
+        self, jobs: list[ArgoJobState], listed: dict[str, dict[str, Any]]
+    ) -> list[ArgoJobState]:
+        """The waiting jobs whose workflow is read whole this cycle (`_PENDING_READS_PER_CYCLE`)."""
+        due = []
+        for ajs in jobs:
+            status = (listed.get(str(ajs.job_id)) or {}).get("status") or {}
+            if (
+                not ajs.running
+                and status.get("phase") == "Running"
+                and workflow_condition(status, "PodRunning") != "True"
+                and self._cycle - ajs.read_cycle >= _PENDING_EVERY
+            ):
+                due.append(ajs)
+        chosen = heapq.nsmallest(_PENDING_READS_PER_CYCLE, due, key=lambda ajs: ajs.read_cycle)
+        for ajs in chosen:
+            ajs.read_cycle = self._cycle
+        return chosen
+
+    def _check(
+        self,
+        ajs: ArgoJobState,
+        connection: Connection,
+        listed: dict[str, Any] | None,
+        pending_read: bool = False,
+    ) -> bool:
+        """Act on one job; return True to keep watching it.
+
+        ``pending_read``: read the workflow whole although the LIST shows it waiting (`_pending_reads`).
+        """
         name = str(ajs.job_id)
         persisted = ajs.job_wrapper.get_state()
         phase = ((listed or {}).get("status") or {}).get("phase")
@@ -422,11 +468,9 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return False
         workflow = listed
         ajs.check_count += 1
-        # The LIST is projected without nodes: a Running workflow may still wait for its pod (image
-        # pull, scheduling). Read it whole when it ended, vanished from the LIST, or (throttled)
-        # while Galaxy still shows the job queued.
-        pending_check = phase == "Running" and not ajs.running and ajs.check_count % _PENDING_EVERY == 1
-        if listed is None or phase in _ENDED_PHASES or pending_check:
+        # The LIST is projected without nodes: read the workflow whole when it ended, vanished from
+        # the LIST, or (budgeted) while its pod waits, to see an image that cannot be pulled.
+        if listed is None or phase in _ENDED_PHASES or pending_read:
             workflow = connection.argo.get(name)
         plan = ajs.plan
         if workflow is None:

@@ -141,6 +141,21 @@ class _PodHandle:
     result: PodResult | None = None
 
 
+def _any_pod_running(nodes: dict[str, Any]) -> bool:
+    return any(n.get("type") == "Pod" and n.get("phase") == "Running" for n in nodes.values())
+
+
+def _upsert_condition(status: dict[str, Any], kind: str, true: bool) -> None:
+    """Argo's ``Conditions.UpsertCondition``: one entry per type, others kept.
+
+    ``PodRunning`` is set on every pod reconciliation of a running workflow (True while any of
+    its pods runs), ``Completed`` when it ends: clients read them from a LIST without the nodes.
+    """
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != kind]
+    conditions.append({"type": kind, "status": "True" if true else "False"})
+    status["conditions"] = conditions
+
+
 @dataclass
 class EngineConfig:
     """How the embedded engine runs pods."""
@@ -197,6 +212,15 @@ class Engine:
             handle.thread.join(timeout=10)
         for thread in self._threads:
             thread.join(timeout=5)
+
+    def add_pod_capacity(self, pods: int) -> None:
+        """Let ``pods`` more pods run at once, as a cluster that gained nodes: pending pods start.
+
+        An engine created with ``max_pods=0`` is a cluster with no free node yet, where workflows
+        are accepted and wait (tests use it to hold hundreds of jobs in flight).
+        """
+        for _ in range(pods):
+            self._slots.release()
 
     def _recover(self) -> None:
         with self.store.locked():
@@ -347,6 +371,7 @@ class Engine:
             walk = self._begin(wf)
             if walk is not None:
                 self._operate(walk)
+                _upsert_condition(status, "PodRunning", _any_pod_running(walk.nodes))
                 if walk.requeue_in is not None:
                     self._requeue_at[(namespace, name)] = time.monotonic() + walk.requeue_in
             if json.dumps(wf, sort_keys=True) != before:
@@ -510,7 +535,7 @@ class Engine:
         status["finishedAt"] = now_iso()
         if message:
             status["message"] = message
-        status["conditions"] = [{"type": "Completed", "status": "True"}]
+        _upsert_condition(status, "Completed", True)
         wf["metadata"].setdefault("labels", {})["workflows.argoproj.io/completed"] = "true"
         wf["metadata"]["labels"]["workflows.argoproj.io/phase"] = phase
         totals = {"cpu": 0, "memory": 0}

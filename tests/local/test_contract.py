@@ -126,6 +126,29 @@ def test_get_with_fields(service: WorkflowsService, info: StackInfo) -> None:
     assert "nodes" not in excluded["status"] and excluded["status"]["phase"] == "Succeeded"
 
 
+def test_the_list_says_whether_a_pod_runs_as_argos_conditions_do(
+    service: WorkflowsService, info: StackInfo
+) -> None:
+    # Argo's podReconciliation upserts PodRunning (True while any pod runs) and, at the end,
+    # Completed: the runner reads them from its node-less LIST instead of reading each workflow.
+    name = submit(service, echo_workflow("contract-conditions", command="sleep 2", labels={"suite": "cond"}))
+
+    def conditions() -> dict[str, str]:
+        body = raw(
+            info,
+            "GET",
+            "/api/v1/workflows/galaxy",
+            params={"listOptions.labelSelector": "suite=cond", "fields": "items.status.conditions"},
+        ).json()
+        [item] = body["items"]
+        return {c["type"]: c["status"] for c in item.get("status", {}).get("conditions", [])}
+
+    wait_until(lambda: conditions().get("PodRunning") == "True", 30, "PodRunning=True in the LIST")
+    assert "Completed" not in conditions()
+    wait_for(service, name)
+    assert conditions() == {"PodRunning": "False", "Completed": "True"}
+
+
 def test_hera_quirk_fields_without_spec_fail_model_validation(service: WorkflowsService) -> None:
     # Hera 7.1.0 quirk 2: a projection that drops `spec` cannot be parsed into Hera's Workflow model;
     # keeping spec.entrypoint makes it work. The runner projects accordingly.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from galaxy_argo.doctor import Check, destinations_in_job_config, image_problem,
 from galaxy_argo.local.stack import EmbeddedStack, StackInfo
 from galaxy_argo.settings import ArgoSettings
 from galaxy_argo.yamlio import dump_yaml
+from tests.conftest import free_port
 
 
 def checks(params: dict[str, Any], **kwargs: Any) -> dict[str, Check]:
@@ -22,12 +22,6 @@ def checks(params: dict[str, Any], **kwargs: Any) -> dict[str, Check]:
 
 def statuses(found: dict[str, Check]) -> dict[str, str]:
     return {name: c.status for name, c in found.items()}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_a_working_destination_passes_every_check(

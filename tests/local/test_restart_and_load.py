@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import requests
 from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.local.stack import EmbeddedStack
-from tests.conftest import SHARED, wait_until
+from tests.conftest import SHARED, free_port, serve_command, wait_until
 from tests.local.conftest import has_running_pod, pod_nodes, submit, wait_for
 
 
@@ -133,26 +132,6 @@ def test_local_run_prints_progress_and_the_phase_last(tmp_path: Path) -> None:
     result = cli("local", "run", "--state-dir", str(tmp_path / "2"), str(failing))
     assert result.returncode == 1
     assert result.stdout.strip().splitlines()[-1] == "Phase: Failed"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def serve_command(state_dir: Path, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "galaxy_argo.cli",
-        "local",
-        "serve",
-        "--state-dir",
-        str(state_dir),
-        "--port",
-        str(port),
-    ]
 
 
 def test_local_serve_until_sigterm(tmp_path: Path) -> None:

@@ -467,7 +467,6 @@ class ArgoJobRunner(AsynchronousJobRunner):
             self._cleanup_objects(ajs, success=True)
             return False
         workflow = listed
-        ajs.check_count += 1
         # The LIST is projected without nodes: read the workflow whole when it ended, vanished from
         # the LIST, or (budgeted) while its pod waits, to see an image that cannot be pulled.
         if listed is None or phase in _ENDED_PHASES or pending_read:

@@ -279,7 +279,10 @@ def test_five_hundred_jobs_in_flight_finish_with_one_list_per_poll(
             600,
             f"all {JOBS} jobs submitted and watched",
         )
-        wait_until(lambda: len(waiting_reads) >= 3, 60, "three poll cycles with every job watched")
+        all_watched_at = len(waiting_reads)
+        wait_until(
+            lambda: len(waiting_reads) >= all_watched_at + 3, 60, "three poll cycles with every job watched"
+        )
         per_job = _held_per_watched_job(runner)
         full_cluster.engine.add_pod_capacity(6)
         wait_until(

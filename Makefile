@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help setup test lint demo bench golden templates clean
+.PHONY: help setup test test-fast lint demo bench golden templates readme clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -22,15 +22,18 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## create .venv, install the package, its test tools and Debian packages
 
-test: setup ## run the whole test suite
+test: setup ## run the whole test suite (real Galaxy and the embedded stack included)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup ## the tests that need neither Galaxy nor the engine (under a minute)
+	$(PY) -m pytest -m "not galaxy and not engine and not slow" $(PYTEST_ARGS)
 
 lint: setup ## ruff and mypy
 	$(VENV)/bin/ruff check galaxy_argo tests benchmarks
 	$(VENV)/bin/mypy
 
-demo: setup ## start S3 + engine + a real Galaxy, run two tools through Argo, check their outputs
-	$(PY) -m galaxy_argo.demo
+demo: setup ## start S3 + engine + a real Galaxy, run three tools through Argo, check their outputs
+	$(PY) -m galaxy_argo.dev.demo
 
 bench: setup ## run the benchmarks, printing `name: value` lines
 	@for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
@@ -40,6 +43,9 @@ golden: setup ## regenerate tests/golden/*.yaml (on request only, never under CI
 
 templates: setup ## regenerate workflow_templates/ and their copy in manifests/base
 	$(VENV)/bin/galaxy-argo templates render workflow_templates/ --bundle manifests/base/workflowtemplates.yaml
+
+readme: setup ## regenerate README's layout table from the packages' docstrings
+	GALAXY_ARGO_REGENERATE_README=1 $(PY) -m pytest tests/test_layers.py -q
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

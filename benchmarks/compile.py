@@ -17,11 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from galaxy_argo._hera import models as m  # noqa: E402
-from galaxy_argo.compile import compile_job, compile_model  # noqa: E402
-from galaxy_argo.settings import ArgoSettings  # noqa: E402
-from galaxy_argo.spec import JobSpec  # noqa: E402
-from galaxy_argo.yamlio import dump_yaml  # noqa: E402
+from galaxy_argo.core._hera import models as m  # noqa: E402
+from galaxy_argo.core.compile import compile_job, compile_model  # noqa: E402
+from galaxy_argo.core.settings import ArgoSettings  # noqa: E402
+from galaxy_argo.core.spec import JobSpec  # noqa: E402
+from galaxy_argo.core.yamlio import dump_yaml  # noqa: E402
 
 CASE = Path(__file__).resolve().parent.parent / "tests" / "golden" / "one-input-one-output.case.json"
 ROUNDS = 5

@@ -35,8 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from galaxy_argo.galaxy.api import GalaxyAPI  # noqa: E402
-from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment  # noqa: E402
+from galaxy_argo.dev.environment import DEMO_TOOLS, DevEnvironment  # noqa: E402
+from galaxy_argo.dev.galaxy_api import GalaxyAPI  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 #: The demo's upper-casing tool under two more ids, routed to the other environments.

@@ -28,7 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from galaxy_argo.argo import ArgoClient  # noqa: E402
+from galaxy_argo.clients.argo import ArgoClient  # noqa: E402
 from galaxy_argo.galaxy.plan import JobPlan, OutputTarget  # noqa: E402
 from galaxy_argo.local.engine import Engine, EngineConfig  # noqa: E402
 from galaxy_argo.local.server import ArgoAPIServer  # noqa: E402

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from galaxy_argo.clients.staging import DEFAULT_TRANSFER, Download, Sha256Cache, Stager  # noqa: E402
 from galaxy_argo.local.s3 import SeaweedS3  # noqa: E402
-from galaxy_argo.staging import DEFAULT_TRANSFER, Download, Sha256Cache, Stager  # noqa: E402
 
 SIZE_MIB = int(os.environ.get("BENCH_SIZE_MIB", "1024"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.connections import s3_client
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DEMO_REFERENCE_ROOT, DEMO_TOOLS, DevEnvironment
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.clients.connections import s3_client
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.dev.environment import DEMO_REFERENCE_ROOT, DEMO_TOOLS, DevEnvironment
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.local.stack import StackInfo
-from galaxy_argo.settings import ArgoSettings
 from tests.conftest import wait_until
 from tests.faults.proxy import FaultProxy
 

@@ -7,14 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from galaxy_argo.argo_schema import iter_errors
-from galaxy_argo.settings import params_table_markdown
-from galaxy_argo.yamlio import load_yaml
+from galaxy_argo.core.argo_schema import iter_errors
+from galaxy_argo.core.settings import params_table_markdown
+from galaxy_argo.core.yamlio import load_yaml
 from tests.conftest import golden_cases
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "galaxy_argo.cli", *args], capture_output=True, text=True)
+    command = [sys.executable, "-m", "galaxy_argo.cli", *args]
+    return subprocess.run(command, capture_output=True, text=True)
 
 
 def write_spec(tmp_path: Path, spec: dict) -> Path:

@@ -7,12 +7,12 @@ import re
 
 import pytest
 
-from galaxy_argo._hera import models as m
-from galaxy_argo.compile import INFRA_RETRY_EXPRESSION, compile_job, compile_model, cpu_quantity
-from galaxy_argo.errors import CompileError
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec
-from galaxy_argo.yamlio import dump_yaml
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core.compile import INFRA_RETRY_EXPRESSION, compile_job, compile_model, cpu_quantity
+from galaxy_argo.core.errors import CompileError
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import JobSpec
+from galaxy_argo.core.yamlio import dump_yaml
 from tests.conftest import golden_cases
 
 CASES = golden_cases()

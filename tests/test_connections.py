@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.connections import EMBEDDED_KUBECONFIG, ConnectionPool, resolve_embedded, workflows_client
-from galaxy_argo.errors import SettingsError
-from galaxy_argo.kube import KubernetesClient
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.clients.connections import ConnectionPool, resolve_embedded, workflows_client
+from galaxy_argo.clients.kube import KubernetesClient
+from galaxy_argo.core.errors import SettingsError
+from galaxy_argo.core.naming import EMBEDDED_KUBECONFIG
+from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.local.stack import KUBECONFIG, StackInfo, kubeconfig
-from galaxy_argo.settings import ArgoSettings
 
 
 def write_server_json(state_dir: Path) -> None:

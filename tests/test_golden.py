@@ -10,10 +10,10 @@ import os
 
 import pytest
 
-from galaxy_argo.compile import compile_job
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec
-from galaxy_argo.yamlio import dump_yaml
+from galaxy_argo.core.compile import compile_job
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import JobSpec
+from galaxy_argo.core.yamlio import dump_yaml
 from tests.conftest import GOLDEN, golden_cases
 
 CASES = golden_cases()

@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from galaxy_argo._hera import models as m
-from galaxy_argo.yamlio import load_yaml
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core.yamlio import load_yaml
 from tests.conftest import GOLDEN
 
 SAMPLE = {"script": "line one\nline two\n", "flag": "y", "word": "no", "number": "2", "plain": "text"}
@@ -35,7 +35,7 @@ def test_importing_galaxy_argo_leaves_galaxys_yaml_alone() -> None:
 import yaml
 sample = {SAMPLE!r}
 before = (yaml.safe_dump(sample), yaml.dump(sample))
-import galaxy_argo.compile, galaxy_argo.templates
+import galaxy_argo.core.compile, galaxy_argo.core.templates
 import sys
 assert "hera" in sys.modules
 print(before == (yaml.safe_dump(sample), yaml.dump(sample)))
@@ -46,7 +46,7 @@ print(before == (yaml.safe_dump(sample), yaml.dump(sample)))
 def test_our_yaml_is_the_same_with_or_without_hera_loaded() -> None:
     code = """
 import json, sys
-from galaxy_argo.yamlio import dump_yaml
+from galaxy_argo.core.yamlio import dump_yaml
 {extra}
 print(json.dumps([dump_yaml(json.loads(sys.argv[1])), "hera" in sys.modules]))
 """

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from galaxy_argo.argo import ArgoError
-from galaxy_argo.kube import expand_nodes
+from galaxy_argo.clients.argo import ArgoError
+from galaxy_argo.clients.kube import expand_nodes
 
 
 def compressed(nodes: dict[str, object]) -> str:

@@ -20,11 +20,11 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from galaxy_argo.argo_schema import strict, validate
-from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.templates import build_templates
-from galaxy_argo.yamlio import dump_yaml, load_yaml
+from galaxy_argo.core.argo_schema import strict, validate
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.templates import build_templates
+from galaxy_argo.core.yamlio import dump_yaml, load_yaml
 from tests.conftest import ROOT, SHARED
 
 MANIFESTS = ROOT / "manifests"

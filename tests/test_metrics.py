@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from galaxy_argo.metrics import seconds_between, workflow_metrics
+from galaxy_argo.core.metrics import seconds_between, workflow_metrics
 
 
 def container(pod: str, name: str, started: str, finished: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from galaxy_argo.naming import label_value, user_hash, workflow_name
+from galaxy_argo.core.naming import label_value, user_hash, workflow_name
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

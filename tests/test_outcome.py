@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.outcome import OutcomeError, OutcomeState, deleted_outcome, outcome_of
+from galaxy_argo.core.outcome import OutcomeError, OutcomeState, deleted_outcome, outcome_of
 
 
 def wf(

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from galaxy_argo.cli import ProgressBar
-from galaxy_argo.progress import LoggedProgress, human_bytes
+from galaxy_argo.cli.main import ProgressBar
+from galaxy_argo.clients.progress import LoggedProgress, human_bytes
 
 
 class Clock:
@@ -22,7 +22,7 @@ class Clock:
 def test_lines_at_most_once_per_interval_with_rate_and_time_left(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     progress = LoggedProgress("uploading big.bam", 1000 * 10**6, interval=10, clock=clock)
-    with caplog.at_level(logging.INFO, logger="galaxy_argo.progress"):
+    with caplog.at_level(logging.INFO, logger="galaxy_argo.clients.progress"):
         progress(100 * 10**6)
         clock.now += 5
         progress(100 * 10**6)
@@ -44,7 +44,7 @@ def test_lines_at_most_once_per_interval_with_rate_and_time_left(caplog: pytest.
 def test_a_short_transfer_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     progress = LoggedProgress("downloading x", 0, interval=10, clock=clock)
-    with caplog.at_level(logging.INFO, logger="galaxy_argo.progress"):
+    with caplog.at_level(logging.INFO, logger="galaxy_argo.clients.progress"):
         progress(5)
         clock.now += 2
         progress.close()

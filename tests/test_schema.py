@@ -11,9 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from galaxy_argo import argo_schema
-from galaxy_argo.argo_schema import KINDS, SchemaError, iter_errors, strict, validate
-from galaxy_argo.yamlio import load_yaml
+from galaxy_argo.core import argo_schema
+from galaxy_argo.core.argo_schema import KINDS, SchemaError, iter_errors, strict, validate
+from galaxy_argo.core.yamlio import load_yaml
 from tests.conftest import GOLDEN, ROOT, SHARED
 
 GOLDEN_FILES = sorted(GOLDEN.glob("*.yaml"))
@@ -116,5 +116,5 @@ def load_yaml_all(path: Path) -> list:
 
 def test_bundled_files_are_gzip_json() -> None:
     for kind in KINDS:
-        data = (ROOT / "galaxy_argo" / "schemas" / f"{kind.lower()}.schema.json.gz").read_bytes()
+        data = (ROOT / "galaxy_argo" / "core" / "schemas" / f"{kind.lower()}.schema.json.gz").read_bytes()
         assert isinstance(json.loads(gzip.decompress(data)), dict)

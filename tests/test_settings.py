@@ -8,8 +8,8 @@ from dataclasses import fields
 
 import pytest
 
-from galaxy_argo.errors import SettingsError
-from galaxy_argo.settings import (
+from galaxy_argo.core.errors import SettingsError
+from galaxy_argo.core.settings import (
     ArgoSettings,
     CleanupPolicy,
     ImagePullPolicy,

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from galaxy_argo.errors import SpecError
-from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
+from galaxy_argo.core.errors import SpecError
+from galaxy_argo.core.spec import JobSpec, Resources, StagedFile, StagedKind
 from tests.conftest import golden_cases
 
 SHA = "a" * 64

@@ -1,4 +1,4 @@
-"""Run the pod's POSIX sh scripts (`galaxy_argo.stage_scripts`) for real, with real files.
+"""Run the pod's POSIX sh scripts (`galaxy_argo.core.stage_scripts`) for real, with real files.
 
 The scripts hard-code absolute pod paths below `POD_ROOT` (``/galaxy``) and `CONTROL_DIR`, and they
 write ``/dev/termination-log``. To run them unchanged without root and without touching the host,
@@ -27,10 +27,10 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.compile import step_node
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import CONTROL_DIR, POD_ROOT
-from galaxy_argo.stage_scripts import (
+from galaxy_argo.core.compile import step_node
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import CONTROL_DIR, POD_ROOT
+from galaxy_argo.core.stage_scripts import (
     INPUTS_CHECKLIST,
     MANIFEST_VERSION,
     OUTPUTS_LIST,
@@ -429,6 +429,7 @@ def sha256_of_zeros(size: int) -> str:
     return digest.hexdigest()
 
 
+@pytest.mark.slow  # hashes 5 GiB twice: about a minute
 def test_stage_out_reports_a_large_size_exactly(pod: Pod) -> None:
     path = f"{OUT}/big.bin"
     pod.write(path, b"")

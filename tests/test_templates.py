@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from galaxy_argo.templates import GENERATED_HEADER, TOOL_JOB_TEMPLATE, build_templates, render_templates
-from galaxy_argo.yamlio import load_yaml
+from galaxy_argo.core.templates import GENERATED_HEADER, TOOL_JOB_TEMPLATE, build_templates, render_templates
+from galaxy_argo.core.yamlio import load_yaml
 from tests.conftest import ROOT
 
 COMMITTED = ROOT / "workflow_templates"
@@ -52,7 +52,7 @@ def test_tool_job_template_parameters_and_pod() -> None:
 
 def test_templates_share_the_job_builders() -> None:
     # Same stage scripts as compiled Galaxy jobs: the template is not a hand-kept copy.
-    from galaxy_argo.stage_scripts import STAGE_IN, STAGE_OUT
+    from galaxy_argo.core.stage_scripts import STAGE_IN, STAGE_OUT
 
     (template,) = build_templates().values()
     containers = template["spec"]["templates"][0]["containerSet"]["containers"]

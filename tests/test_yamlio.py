@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import yaml
 
-from galaxy_argo import yamlio
-from galaxy_argo.yamlio import dump_yaml, dump_yaml_all, load_yaml
+from galaxy_argo.core import yamlio
+from galaxy_argo.core.yamlio import dump_yaml, dump_yaml_all, load_yaml
 from tests.conftest import GOLDEN
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 from galaxy.job_execution.compute_environment import ComputeEnvironment, dataset_path_to_extra_path
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = [
     "POD_INPUTS",

@@ -22,7 +22,11 @@ from galaxy.job_execution.compute_environment import dataset_path_to_extra_path
 from galaxy.model import MetadataFile
 from galaxy.util.hash_util import HashFunctionNameEnum
 
-from galaxy_argo.compile import returned_keys
+from galaxy_argo.clients.staging import Stager, StagingError
+from galaxy_argo.core.compile import returned_keys
+from galaxy_argo.core.naming import workflow_name
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import JobSpec, Resources, StagedFile, StagedKind
 from galaxy_argo.galaxy.compute_env import (
     POD_INPUTS,
     POD_JOB,
@@ -32,10 +36,6 @@ from galaxy_argo.galaxy.compute_env import (
     input_pod_name,
     reference_root,
 )
-from galaxy_argo.naming import workflow_name
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
-from galaxy_argo.staging import Stager, StagingError
 
 __all__ = [
     "PLAN_FILE",

@@ -26,7 +26,7 @@ The flow (DESIGN.md, "Galaxy side"):
   budgeted few for those whose pod still waits (`_PENDING_READS_PER_CYCLE`).
 - ``finish_job`` (worker thread): the job directory and every output come back, each output
   checked against the sha256 the pod recorded, then Galaxy's own ``finish``.
-- Failures the tool did not cause become one line for the user (`galaxy_argo.outcome`) and the
+- Failures the tool did not cause become one line for the user (`galaxy_argo.core.outcome`) and the
   runner states Galaxy's ``resubmit`` rules act on (OOM -> ``memory_limit_reached``).
 """
 
@@ -53,16 +53,16 @@ from galaxy.tools.parameters.basic import ParameterValueError
 from galaxy.util import asbool, unicodify
 from sqlalchemy import func, select
 
-from galaxy_argo.argo import ArgoError, ArgoUnavailable
-from galaxy_argo.compile import compile_model
-from galaxy_argo.connections import Connection, ConnectionPool, resolve_embedded
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.clients.argo import ArgoError, ArgoUnavailable
+from galaxy_argo.clients.connections import Connection, ConnectionPool, resolve_embedded
+from galaxy_argo.clients.staging import Download, StagingError, StagingUnavailable
+from galaxy_argo.core.compile import compile_model
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
+from galaxy_argo.core.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of, workflow_condition
+from galaxy_argo.core.settings import ArgoSettings, CleanupPolicy, MetadataMode
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
 from galaxy_argo.galaxy.plan import SHA256, JobPlan, build_plan, known_sha256
-from galaxy_argo.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
-from galaxy_argo.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of, workflow_condition
-from galaxy_argo.settings import ArgoSettings, CleanupPolicy, MetadataMode
-from galaxy_argo.staging import Download, StagingError, StagingUnavailable
 
 __all__ = ["ArgoJobRunner", "ArgoJobState"]
 
@@ -336,7 +336,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
     def _submit(self, ajs: ArgoJobState) -> None:
         """Stage, compile and submit with what `queue_job` prepared (kept on ``ajs`` for retries)."""
         ce, container = ajs.compute_environment, ajs.container
-        assert ce is not None
+        if ce is None:
+            raise GalaxyArgoError(f"job {ajs.job_id} reached submission before queue_job prepared it")
         job_wrapper = ajs.job_wrapper
         settings = ajs.settings
         job = job_wrapper.get_job()

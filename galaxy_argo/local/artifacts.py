@@ -30,7 +30,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = ["ArtifactError", "ArtifactRepositories", "S3Location", "load_artifact", "save_artifact"]
 

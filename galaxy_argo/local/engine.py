@@ -34,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.naming import argo_pod_name
 from galaxy_argo.local.artifacts import ArtifactError, ArtifactRepositories
 from galaxy_argo.local.expressions import (
     ExpressionError,
@@ -49,7 +50,6 @@ from galaxy_argo.local.expressions import (
 from galaxy_argo.local.pods import PodRequest, PodResult, parse_quantity, run_pod
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.store import NotFound, ObjectStore, now_iso
-from galaxy_argo.naming import argo_pod_name
 
 __all__ = ["Engine", "EngineError", "node_id"]
 

@@ -1,6 +1,6 @@
 """The Kubernetes API paths of Argo's resources, served by the embedded server next to Argo's REST.
 
-Only what `galaxy_argo.kube.KubernetesClient` uses, with the Kubernetes semantics it relies on:
+Only what `galaxy_argo.clients.kube.KubernetesClient` uses, with the Kubernetes semantics it relies on:
 ``argoproj.io/v1alpha1`` discovery; create (``dryRun=All`` too), get, list by ``labelSelector``
 (whole objects, no ``fields``), merge-patch of ``spec.shutdown`` (what the Argo Server itself
 does to stop or terminate), delete, the WorkflowTemplate list, and pod logs. Errors are
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 from typing import Any
+
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = ["ROUTES", "KubeError", "is_kube_path", "shape", "status"]
 
@@ -28,7 +30,7 @@ _REASONS = {
 _SHUTDOWN = ("Stop", "Terminate")
 
 
-class KubeError(Exception):
+class KubeError(GalaxyArgoError):
     """An error answered as a Kubernetes ``Status``."""
 
     def __init__(self, code: int, message: str) -> None:

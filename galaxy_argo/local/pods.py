@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.artifacts import ArtifactError, ArtifactRepositories, load_artifact, save_artifact
 from galaxy_argo.local.sandbox import ContainerSpec, ImageMap, Mount, SandboxError, TerminatedReason, start
 

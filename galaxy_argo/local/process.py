@@ -1,6 +1,6 @@
 """Supervising a local server subprocess: port probes, HTTP probes, log tails, orphan reaping.
 
-SeaweedFS (`galaxy_argo.local.s3`) and Galaxy (`galaxy_argo.galaxy.devserver`) are started the
+SeaweedFS (`galaxy_argo.local.s3`) and Galaxy (`galaxy_argo.dev.galaxy_server`) are started the
 same way: on 127.0.0.1, output appended to a log, a pid file beside it so that a server orphaned
 by a SIGKILLed parent (which skips ``atexit``) is stopped on the next start. The pieces they share
 live here, so both fail, probe and clean up alike.

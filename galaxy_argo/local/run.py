@@ -14,7 +14,7 @@ from typing import Any
 import requests
 import yaml
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.stack import StackInfo
 
 __all__ = ["run_workflow_file"]

@@ -38,7 +38,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.process import HOST, http_status, log_tail, port_bindable, stop_orphan
 
 __all__ = ["S3ServerError", "SeaweedS3"]

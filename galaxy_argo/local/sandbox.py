@@ -48,7 +48,7 @@ from typing import IO, Any
 
 import yaml
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = [
     "DEFAULT_PATH",

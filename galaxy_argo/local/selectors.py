@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from galaxy_argo.core.errors import GalaxyArgoError
+
 __all__ = ["LabelSelectorError", "match_labels"]
 
 
-class LabelSelectorError(ValueError):
+class LabelSelectorError(GalaxyArgoError, ValueError):
     """A label selector that Kubernetes would refuse."""
 
 

@@ -24,8 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from galaxy_argo.argo_schema import SchemaError, validate
-from galaxy_argo.fields import item_fields, project_fields
+from galaxy_argo.core.argo_schema import SchemaError, validate
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.fields import item_fields, project_fields
 from galaxy_argo.local import kube_api
 from galaxy_argo.local.engine import Engine, EngineError, unsupported_features
 from galaxy_argo.local.selectors import LabelSelectorError, match_labels
@@ -39,7 +40,7 @@ _GRPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 6, 500: 13, 501: 12}
 _NAME_CHARS = string.ascii_lowercase + string.digits
 
 
-class _HTTPError(Exception):
+class _HTTPError(GalaxyArgoError):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status

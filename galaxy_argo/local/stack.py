@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.connections import EMBEDDED_KUBECONFIG
+from galaxy_argo.core.naming import EMBEDDED_KUBECONFIG, EMBEDDED_SERVER_INFO
+from galaxy_argo.core.yamlio import dump_yaml
 from galaxy_argo.local.artifacts import ArtifactRepositories
 from galaxy_argo.local.engine import Engine, EngineConfig
 from galaxy_argo.local.process import kept_secrets
@@ -29,7 +30,6 @@ from galaxy_argo.local.s3 import SeaweedS3
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.server import ArgoAPIServer
 from galaxy_argo.local.store import ObjectStore
-from galaxy_argo.yamlio import dump_yaml
 
 __all__ = ["KUBECONFIG", "EmbeddedStack", "StackInfo", "kubeconfig"]
 
@@ -64,7 +64,7 @@ class StackInfo:
 
 
 #: For ``submission: kubernetes``: the server also answers the Workflow resources' API paths.
-KUBECONFIG = EMBEDDED_KUBECONFIG  # where `connections.resolve_embedded` looks for it
+KUBECONFIG = EMBEDDED_KUBECONFIG  # where `clients.connections.resolve_embedded` looks for it
 
 
 def kubeconfig(info: StackInfo) -> str:
@@ -148,7 +148,7 @@ class EmbeddedStack:
             raise
         info = self.info()
         for name, text in (
-            ("server.json", json.dumps(info.__dict__, indent=2)),
+            (EMBEDDED_SERVER_INFO, json.dumps(info.__dict__, indent=2)),
             (KUBECONFIG, kubeconfig(info)),
         ):
             (self.state_dir / name).write_text(text)

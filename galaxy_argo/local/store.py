@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.selectors import match_labels
 
 __all__ = ["KINDS", "AlreadyExists", "NotFound", "ObjectStore", "now_iso"]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from galaxy_argo.connections import s3_client
+from galaxy_argo.clients.connections import s3_client
+from galaxy_argo.clients.staging import Stager
+from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.local.s3 import SeaweedS3
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.staging import Stager
 from tests.faults.proxy import FaultProxy
 
 ACCESS_KEY = "GAFAULTSACCESSKEY"

@@ -8,14 +8,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DevEnvironment
+import pytest
+
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.dev.environment import DevEnvironment
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.local.server import ArgoAPIServer
 from galaxy_argo.local.stack import EmbeddedStack
-from galaxy_argo.naming import LABEL_PREFIX
 from tests.faults.proxy import FaultProxy
 from tests.galaxy_env import wait_for_galaxy
+
+pytestmark = pytest.mark.galaxy
 
 
 @contextmanager

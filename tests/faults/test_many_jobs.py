@@ -39,11 +39,13 @@ from galaxy.job_metrics import JobMetrics
 from galaxy.jobs import JobDestination
 from galaxy.tool_util.output_checker import DETECTED_JOB_STATE
 
-from galaxy_argo.connections import Connection
+from galaxy_argo.clients.connections import Connection
 from galaxy_argo.galaxy import runner as runner_module
 from galaxy_argo.galaxy.runner import ArgoJobRunner
 from galaxy_argo.local.stack import EmbeddedStack
 from tests.conftest import wait_until
+
+pytestmark = pytest.mark.galaxy
 
 JOBS = int(os.environ.get("GALAXY_ARGO_MANY_JOBS", "500"))  # fewer only to develop the test
 #: Python memory the runner may keep per job in flight (its state, settings, plan).

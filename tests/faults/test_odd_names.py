@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DevEnvironment
+import pytest
+
+from galaxy_argo.dev.environment import DevEnvironment
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from tests.galaxy_env import ODD_NAMES, run_and_wait, wait_for_galaxy
+
+pytestmark = pytest.mark.galaxy
 
 
 def test_odd_and_long_names_are_discovered_verbatim(

@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pytest
 
+from galaxy_argo.clients.progress import LoggedProgress
+from galaxy_argo.clients.staging import Download, Stager, StagingError, StagingUnavailable
 from galaxy_argo.local.s3 import SeaweedS3
-from galaxy_argo.progress import LoggedProgress
-from galaxy_argo.staging import Download, Stager, StagingError, StagingUnavailable
 from tests.faults.conftest import big_file, kill, proxied
 from tests.faults.proxy import FaultProxy
+
+pytestmark = pytest.mark.engine
 
 
 class KillAt:

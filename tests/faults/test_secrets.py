@@ -7,12 +7,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DevEnvironment
+import pytest
+
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.dev.environment import DevEnvironment
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.local.stack import StackInfo
-from galaxy_argo.naming import LABEL_PREFIX
 from tests.galaxy_env import run_and_wait
+
+pytestmark = pytest.mark.galaxy
 
 
 def secrets_of(info: StackInfo) -> dict[str, str]:

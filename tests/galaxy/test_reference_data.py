@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
+from galaxy_argo.clients.staging import Stager, StagingError
+from galaxy_argo.core.spec import StagedKind
 from galaxy_argo.galaxy.plan import reference_inputs
 from galaxy_argo.local.stack import StackInfo
-from galaxy_argo.spec import StagedKind
-from galaxy_argo.staging import Stager, StagingError
+
+pytestmark = pytest.mark.galaxy
 
 PREFIX = "tests/reference-units"
 MAPPING = {"/data/genomes": f"{PREFIX}/genomes", "/data/genomes/special": f"{PREFIX}/special"}

@@ -10,12 +10,16 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.dev import DEMO_REFERENCE_PREFIX, DEMO_REFERENCE_ROOT, DevEnvironment
+import pytest
+
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.dev.environment import DEMO_REFERENCE_PREFIX, DEMO_REFERENCE_ROOT, DevEnvironment
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.local.stack import StackInfo
-from galaxy_argo.naming import LABEL_PREFIX
 from tests.galaxy_env import UNPUSHED_PREFIX, run_and_wait, wait_for_galaxy
+
+pytestmark = pytest.mark.galaxy
 
 
 def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:

@@ -8,9 +8,13 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment, tool_ids
-from galaxy_argo.naming import LABEL_PREFIX, label_value
+import pytest
+
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.core.naming import LABEL_PREFIX, label_value
+from galaxy_argo.dev.environment import DEMO_TOOLS, DevEnvironment, tool_ids
+
+pytestmark = pytest.mark.galaxy
 
 
 def run_tool_tests(dev: DevEnvironment, tool_id: str, out_dir: Path) -> tuple[str, int, str]:

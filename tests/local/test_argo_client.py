@@ -11,14 +11,23 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.argo import ArgoAuthError, ArgoClient, ArgoConflict, ArgoError, ArgoUnavailable, Workflows
-from galaxy_argo.compile import compile_job, compile_model
-from galaxy_argo.kube import KubernetesClient
+from galaxy_argo.clients.argo import (
+    ArgoAuthError,
+    ArgoClient,
+    ArgoConflict,
+    ArgoError,
+    ArgoUnavailable,
+    Workflows,
+)
+from galaxy_argo.clients.kube import KubernetesClient
+from galaxy_argo.core.compile import compile_job, compile_model
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import JobSpec
 from galaxy_argo.local.engine import node_id
 from galaxy_argo.local.stack import StackInfo, kubeconfig
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec
 from tests.conftest import golden_cases, wait_until
+
+pytestmark = pytest.mark.engine
 
 BACKENDS = ["argo-server", "kubernetes"]
 

@@ -27,6 +27,8 @@ from galaxy_argo.local.stack import StackInfo
 from tests.conftest import wait_until
 from tests.local.conftest import pod_nodes, submit, wait_for
 
+pytestmark = pytest.mark.engine
+
 
 def echo_workflow(
     name: str,

@@ -7,13 +7,21 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.argo_schema import validate
-from galaxy_argo.cli import main
-from galaxy_argo.doctor import Check, destinations_in_job_config, image_problem, probe_workflow, run_checks
+from galaxy_argo.cli.doctor import (
+    Check,
+    destinations_in_job_config,
+    image_problem,
+    probe_workflow,
+    run_checks,
+)
+from galaxy_argo.cli.main import main
+from galaxy_argo.core.argo_schema import validate
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.yamlio import dump_yaml
 from galaxy_argo.local.stack import EmbeddedStack, StackInfo
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.yamlio import dump_yaml
 from tests.conftest import free_port
+
+pytestmark = pytest.mark.engine
 
 
 def checks(params: dict[str, Any], **kwargs: Any) -> dict[str, Check]:
@@ -57,7 +65,7 @@ def test_the_probe_leaves_nothing_behind(info: StackInfo, stack: EmbeddedStack) 
     client = stack.s3.client()
     listing = client.list_objects_v2(Bucket=info.bucket, Prefix="galaxy-argo/doctor/")
     assert listing.get("KeyCount", 0) == 0
-    from galaxy_argo.argo import ArgoClient
+    from galaxy_argo.clients.argo import ArgoClient
 
     argo = ArgoClient(info.argo_server_url, token=info.token, namespace=info.namespace)
     assert argo.poll("galaxy-argo.galaxyproject.org/doctor") == {}

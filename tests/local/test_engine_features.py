@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hera.workflows.service import WorkflowsService
 
 from tests.local.conftest import pod_nodes, submit, wait_for
+
+pytestmark = pytest.mark.engine
 
 
 def workflow(name: str, templates: list[dict[str, Any]], **spec: Any) -> dict[str, Any]:

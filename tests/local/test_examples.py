@@ -9,6 +9,8 @@ from hera.workflows.service import WorkflowsService
 
 from tests.local.conftest import EXAMPLES, load_example, pod_nodes, submit, wait_for
 
+pytestmark = pytest.mark.engine
+
 WORKFLOWS = sorted(
     p for p in EXAMPLES.rglob("*.yaml") if "manifests" not in p.parts and p.name != "templates.yaml"
 )

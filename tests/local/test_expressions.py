@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from galaxy_argo.compile import INFRA_RETRY_EXPRESSION
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.compile import INFRA_RETRY_EXPRESSION
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.expressions import (
     ExpressionError,
     ExpressionSyntaxError,

@@ -20,14 +20,16 @@ import pytest
 from hera.workflows.models import WorkflowCreateRequest, WorkflowTemplateCreateRequest
 from hera.workflows.service import WorkflowsService
 
-from galaxy_argo.compile import compile_job, returned_keys
+from galaxy_argo.core.compile import compile_job, returned_keys
+from galaxy_argo.core.metrics import workflow_metrics
+from galaxy_argo.core.outcome import OutcomeState, outcome_of
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import JobSpec, Resources, StagedFile, StagedKind
+from galaxy_argo.core.templates import build_templates
 from galaxy_argo.local.stack import EmbeddedStack
-from galaxy_argo.metrics import workflow_metrics
-from galaxy_argo.outcome import OutcomeState, outcome_of
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import JobSpec, Resources, StagedFile, StagedKind
-from galaxy_argo.templates import build_templates
 from tests.local.conftest import pod_nodes, submit, wait_for
+
+pytestmark = pytest.mark.engine
 
 
 def put(stack: EmbeddedStack, key: str, data: bytes) -> None:

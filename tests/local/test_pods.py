@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from galaxy_argo.local.artifacts import ArtifactRepositories
 from galaxy_argo.local.pods import PodRequest, run_pod
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
+
+pytestmark = pytest.mark.engine
 
 
 def request_with_missing_mount(tmp_path: Path) -> PodRequest:

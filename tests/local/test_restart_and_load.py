@@ -10,12 +10,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from hera.workflows.service import WorkflowsService
 
 from galaxy_argo.local.stack import EmbeddedStack
 from tests.conftest import SHARED, free_port, serve_command, wait_until
 from tests.local.conftest import has_running_pod, pod_nodes, submit, wait_for
+
+pytestmark = pytest.mark.engine
 
 
 def sleeper(name: str, seconds: int, retry: bool) -> dict[str, Any]:

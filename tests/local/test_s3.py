@@ -20,10 +20,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.s3 import S3ServerError, SeaweedS3
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.engine
 
 ACCESS_KEY = "GATESTACCESSKEY01"
 SECRET_KEY = "test-secret-key-0123456789abcdef"

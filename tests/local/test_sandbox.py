@@ -34,6 +34,8 @@ from galaxy_argo.local.sandbox import (
     start,
 )
 
+pytestmark = pytest.mark.engine
+
 MIB = 2**20
 # Grows by 8 MiB every 10 ms up to 4 GiB: only a memory limit ends it early.
 GROW = "import time\nb = []\nfor _ in range(512):\n    b.append(bytearray(8 * 2**20))\n    time.sleep(0.01)"

@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 from botocore.config import Config
 
+from galaxy_argo.clients.staging import Download, Sha256Cache, Stager, StagingError, make_bundle, safe_extract
 from galaxy_argo.local.stack import EmbeddedStack
-from galaxy_argo.staging import Download, Sha256Cache, Stager, StagingError, make_bundle, safe_extract
+
+pytestmark = pytest.mark.engine
 
 
 @pytest.fixture()
@@ -235,7 +237,7 @@ def test_push_directory_uploads_a_tree_once_and_lists_it_as_a_directory(
 def test_reference_push_command_uploads_to_the_destinations_bucket(
     stack: EmbeddedStack, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from galaxy_argo.cli import main
+    from galaxy_argo.cli.main import main
 
     (tmp_path / "seq").mkdir()
     (tmp_path / "seq" / "tiny.fa").write_text(">a\nAC\n")
@@ -292,14 +294,14 @@ def test_transfers_report_progress(stager: Stager, tmp_path: Path, caplog: pytes
     """s3transfer's callbacks reach the progress of each upload and download, every byte counted."""
     from functools import partial
 
-    from galaxy_argo.progress import LoggedProgress
+    from galaxy_argo.clients.progress import LoggedProgress
 
     reporting = Stager(
         stager.client, stager.bucket, stager.key_prefix, progress=partial(LoggedProgress, interval=0)
     )
     source = tmp_path / "three-mib"
     source.write_bytes(os.urandom(3 * 1024**2))
-    with caplog.at_level(logging.INFO, logger="galaxy_argo.progress"):
+    with caplog.at_level(logging.INFO, logger="galaxy_argo.clients.progress"):
         upload = reporting.stage_file(source)
         reporting.fetch(Download(upload.key, tmp_path / "back", upload.size, upload.sha256))
     closing = [m for m in caplog.messages if " in " in m and "MB/s)" in m]

@@ -22,10 +22,10 @@ from typing import Any, Protocol
 import requests
 from hera import exceptions as hera_exceptions
 
-from galaxy_argo._hera import WorkflowsService
-from galaxy_argo._hera import models as m
-from galaxy_argo.errors import GalaxyArgoError
-from galaxy_argo.naming import LABEL_PREFIX
+from galaxy_argo.core._hera import WorkflowsService
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.naming import LABEL_PREFIX
 
 __all__ = [
     "LIGHT_FIELDS",

@@ -40,8 +40,8 @@ from xml.sax.saxutils import quoteattr
 
 import yaml
 
-from galaxy_argo.errors import GalaxyArgoError
-from galaxy_argo.galaxy.api import GalaxyAPI, GalaxyAPIError
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.dev.galaxy_api import GalaxyAPI, GalaxyAPIError
 from galaxy_argo.local.process import HOST, http_status, kept_secrets, log_tail, port_bindable, stop_orphan
 
 __all__ = ["DEMO_TOOLS", "GalaxyServer", "GalaxyServerError", "bundled_tool", "tool_files"]

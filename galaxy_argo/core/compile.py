@@ -11,7 +11,7 @@ manifest and Argo's wait container saves the outputs: inputs and outputs of a co
 only be loaded into and saved from ``main``'s volumes, so everything lives on the shared one.
 
 The builders below (`stage_in_node`, `step_node`, `stage_out_node`, `job_template`, ...) take plain
-strings so that `galaxy_argo.templates` can pass Argo ``{{inputs.parameters.*}}`` expressions
+strings so that `galaxy_argo.core.templates` can pass Argo ``{{inputs.parameters.*}}`` expressions
 instead of values and build the reusable WorkflowTemplates from the same code.
 """
 
@@ -21,14 +21,14 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from galaxy_argo._hera import WorkflowsService
-from galaxy_argo._hera import models as m
-from galaxy_argo._hera import workflows as hw
-from galaxy_argo.errors import CompileError
-from galaxy_argo.naming import LABEL_PREFIX, label_value, user_hash, workflow_name
-from galaxy_argo.settings import ArgoSettings, PodGCStrategy
-from galaxy_argo.spec import POD_ROOT, JobSpec, StagedFile, StagedKind
-from galaxy_argo.stage_scripts import (
+from galaxy_argo.core._hera import WorkflowsService
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core._hera import workflows as hw
+from galaxy_argo.core.errors import CompileError
+from galaxy_argo.core.naming import LABEL_PREFIX, label_value, user_hash, workflow_name
+from galaxy_argo.core.settings import ArgoSettings, PodGCStrategy
+from galaxy_argo.core.spec import POD_ROOT, JobSpec, StagedFile, StagedKind
+from galaxy_argo.core.stage_scripts import (
     INPUTS_CHECKLIST,
     OUTPUTS_LIST,
     OUTPUTS_MANIFEST,
@@ -260,7 +260,7 @@ def returned_keys(spec: JobSpec) -> dict[str, str]:
 
 
 # Hera gives every Workflow without one a fresh WorkflowsService (and a requests.Session): a
-# twentieth of compile time. Compiled workflows are submitted by `galaxy_argo.argo`, never by Hera.
+# twentieth of compile time. Compiled workflows are submitted by `galaxy_argo.clients.argo`, never by Hera.
 _NEVER_USED_SERVICE = WorkflowsService(host="http://127.0.0.1:0")
 
 

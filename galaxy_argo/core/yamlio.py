@@ -1,7 +1,7 @@
 """YAML out and in for Kubernetes objects, with a dumper of our own.
 
 Our dumper does not depend on whatever representers other libraries registered globally (Hera
-does, see `galaxy_argo._hera`). Multi-line strings (scripts, command lines) are written as
+does, see `galaxy_argo.core._hera`). Multi-line strings (scripts, command lines) are written as
 ``|`` blocks so they read well in the Argo UI and in diffs, and the YAML 1.1 booleans that PyYAML
 leaves bare (``y``, ``n``, ...) are quoted because Kubernetes' YAML parser would read them as
 booleans.

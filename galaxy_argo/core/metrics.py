@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from galaxy_argo.naming import argo_pod_name
+from galaxy_argo.core.naming import argo_pod_name
 
 __all__ = [
     "CONTAINER_METRICS",

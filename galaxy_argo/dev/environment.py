@@ -17,13 +17,14 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from galaxy_argo.connections import resolve_embedded, s3_client
-from galaxy_argo.galaxy.api import GalaxyAPI
-from galaxy_argo.galaxy.devserver import DEMO_TOOLS, GalaxyServer, tool_files
+from galaxy_argo.clients.connections import resolve_embedded, s3_client
+from galaxy_argo.clients.staging import Stager
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.dev.galaxy_api import GalaxyAPI
+from galaxy_argo.dev.galaxy_server import DEMO_TOOLS, GalaxyServer, tool_files
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
 from galaxy_argo.local.stack import EmbeddedStack
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.staging import Stager
 
 __all__ = [
     "DEMO_REFERENCE",
@@ -176,6 +177,16 @@ class DevEnvironment:
             self.stop()
             raise
         return self
+
+    def running(self) -> tuple[EmbeddedStack, GalaxyServer, GalaxyAPI]:
+        """The started stack, Galaxy and API client.
+
+        Raises:
+            GalaxyArgoError: `start` has not run, or `stop` has.
+        """
+        if self.stack is None or self.galaxy is None or self.api is None:
+            raise GalaxyArgoError("the dev environment is not running: start() it first")
+        return self.stack, self.galaxy, self.api
 
     def _push_demo_reference(self) -> None:
         """Put the demo genomes in the bucket, as an admin would with ``galaxy-argo reference push``."""

@@ -41,8 +41,8 @@ from botocore.exceptions import (
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from s3transfer.exceptions import RetriesExceededError as S3TransferRetriesExceededError
 
-from galaxy_argo.errors import GalaxyArgoError
-from galaxy_argo.progress import LoggedProgress, Progress, ProgressFactory
+from galaxy_argo.clients.progress import LoggedProgress, Progress, ProgressFactory
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = [
     "DEFAULT_TRANSFER",

@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from galaxy_argo.errors import SettingsError
+from galaxy_argo.core.errors import SettingsError
 
 __all__ = [
     "ArgoSettings",

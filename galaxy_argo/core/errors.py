@@ -1,4 +1,11 @@
-"""Every error galaxy-argo raises, in one place.
+"""The root of every galaxy-argo error, and the errors of the core.
+
+Every exception class in the package derives from `GalaxyArgoError` (tests/test_errors.py checks
+it), so ``except GalaxyArgoError`` catches anything galaxy-argo raises on purpose. The core's
+errors live here; each other layer defines its own next to the code that raises them and the
+table that translates library errors into them: the clients' `ArgoError` family
+(`clients/argo.py`) and `StagingError` family (`clients/staging.py`), the dev harness's Galaxy
+errors (`dev/galaxy_api.py`, `dev/galaxy_server.py`) and the engine's (`local/`).
 
 Following s3fs' ``errors.py`` and Hera's exception table: each class says *what* failed, the
 message says *why* and *what to do*, and callers chain the cause with ``raise ... from err``.

@@ -12,15 +12,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from galaxy_argo import __version__
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core import __version__
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = ["ProgressBar", "main"]
 
 
 def _params_from_args(args: argparse.Namespace) -> dict[str, object]:
     """Destination params from ``--job-config``/``--environment``, ``--destination`` and ``-p``."""
-    from galaxy_argo.yamlio import load_yaml
+    from galaxy_argo.core.yamlio import load_yaml
 
     params: dict[str, object] = {}
     if getattr(args, "job_config", None):
@@ -39,8 +39,8 @@ def _params_from_args(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _environment_params(job_config: Path, environment: str | None) -> dict[str, object]:
-    from galaxy_argo.doctor import destinations_in_job_config
-    from galaxy_argo.yamlio import load_yaml
+    from galaxy_argo.cli.doctor import destinations_in_job_config
+    from galaxy_argo.core.yamlio import load_yaml
 
     loaded = load_yaml(job_config.read_text())
     ours = destinations_in_job_config(loaded if isinstance(loaded, dict) else {})
@@ -59,15 +59,15 @@ def _environment_params(job_config: Path, environment: str | None) -> dict[str, 
 
 
 def _settings_from_args(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from galaxy_argo.settings import ArgoSettings
+    from galaxy_argo.core.settings import ArgoSettings
 
     return ArgoSettings.from_params(_params_from_args(args))
 
 
 def _cmd_compile(args: argparse.Namespace) -> int:
-    from galaxy_argo.compile import compile_job
-    from galaxy_argo.spec import JobSpec
-    from galaxy_argo.yamlio import dump_yaml
+    from galaxy_argo.core.compile import compile_job
+    from galaxy_argo.core.spec import JobSpec
+    from galaxy_argo.core.yamlio import dump_yaml
 
     spec = JobSpec.from_json(Path(args.jobspec).read_text())
     text = dump_yaml(compile_job(spec, _settings_from_args(args)).to_dict())
@@ -79,7 +79,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_templates_render(args: argparse.Namespace) -> int:
-    from galaxy_argo.templates import render_bundle, render_templates
+    from galaxy_argo.core.templates import render_bundle, render_templates
 
     settings = _settings_from_args(args)
     for path in render_templates(Path(args.directory), settings):
@@ -90,7 +90,7 @@ def _cmd_templates_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from galaxy_argo.doctor import run_checks
+    from galaxy_argo.cli.doctor import run_checks
 
     failed = False
     for check in run_checks(
@@ -103,16 +103,16 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_params(args: argparse.Namespace) -> int:
-    from galaxy_argo.settings import params_table_markdown
+    from galaxy_argo.core.settings import params_table_markdown
 
     sys.stdout.write(params_table_markdown())
     return 0
 
 
 def _cmd_schemas_refresh(args: argparse.Namespace) -> int:
-    from galaxy_argo.argo_schema import extract_crd_schemas
+    from galaxy_argo.core.argo_schema import extract_crd_schemas
 
-    out = Path(__file__).parent / "schemas"
+    out = Path(__file__).resolve().parents[1] / "core" / "schemas"
     for path in extract_crd_schemas(Path(args.crds), out):
         print(path)
     return 0
@@ -131,7 +131,7 @@ def _stack(args: argparse.Namespace, state_dir: Path):  # type: ignore[no-untype
 
 def _repositories(files: list[str]) -> dict[str, dict[str, dict[str, object]]]:
     """``artifact-repositories`` ConfigMaps (YAML files) -> name -> key -> repository document."""
-    from galaxy_argo.yamlio import load_yaml
+    from galaxy_argo.core.yamlio import load_yaml
 
     out: dict[str, dict[str, dict[str, object]]] = {}
     for file in files:
@@ -179,7 +179,7 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from galaxy_argo.galaxy.dev import DEMO_TOOLS, DevEnvironment
+    from galaxy_argo.dev.environment import DEMO_TOOLS, DevEnvironment
 
     tool_dirs = [DEMO_TOOLS, *(Path(d).resolve() for d in args.tool_dir or [])]
     for directory in tool_dirs:
@@ -191,14 +191,14 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     try:
-        assert env.galaxy is not None and env.stack is not None
-        info = env.stack.info()
-        print(f"Galaxy:      {env.galaxy.url}  (started in {env.galaxy.startup_seconds:.0f} s)")
-        print(f"API key:     {env.api_key}  (user {env.galaxy.admin_email}, an admin)")
+        stack, galaxy, _ = env.running()
+        info = stack.info()
+        print(f"Galaxy:      {galaxy.url}  (started in {galaxy.startup_seconds:.0f} s)")
+        print(f"API key:     {env.api_key}  (user {galaxy.admin_email}, an admin)")
         print(f"Argo API:    {info.argo_server_url}  namespace {info.namespace}")
         print(f"credentials: {info.state_dir}/server.json")
         print(f"S3:          {info.s3_endpoint_url}  bucket {info.bucket}")
-        print(f"Galaxy log:  {env.galaxy.log_path}")
+        print(f"Galaxy log:  {galaxy.log_path}")
         print(f"pod logs:    {info.state_dir}/pods/")
         print(f"tools:       {', '.join(str(d) for d in tool_dirs)} (all run on the Argo destination)")
         print(
@@ -213,9 +213,9 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_reference_push(args: argparse.Namespace) -> int:
-    from galaxy_argo.connections import resolve_embedded, s3_client
-    from galaxy_argo.settings import parse_key_prefix
-    from galaxy_argo.staging import Stager
+    from galaxy_argo.clients.connections import resolve_embedded, s3_client
+    from galaxy_argo.clients.staging import Stager
+    from galaxy_argo.core.settings import parse_key_prefix
 
     try:
         prefix = parse_key_prefix(args.prefix)
@@ -373,6 +373,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"galaxy-argo: {err.filename or ''}: {err.strerror or err}", file=sys.stderr)
         return 2
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
-from galaxy_argo.errors import SpecError
+from galaxy_argo.core.errors import SpecError
 
 __all__ = [
     "CONTROL_DIR",

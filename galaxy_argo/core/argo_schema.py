@@ -21,7 +21,7 @@ from typing import Any
 
 import jsonschema
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = [
     "KINDS",
@@ -54,7 +54,7 @@ def _schema_file(kind: str) -> str:
 
 def extract_crd_schemas(crd_dir: Path, out_dir: Path) -> list[Path]:
     """Copy each CRD's ``openAPIV3Schema`` to ``out_dir`` (used to refresh the bundled copy)."""
-    from galaxy_argo.yamlio import load_yaml
+    from galaxy_argo.core.yamlio import load_yaml
 
     written = []
     for kind, filename in KINDS.items():
@@ -71,7 +71,7 @@ def bundled_schema(kind: str) -> dict[str, Any]:
     """The CRD ``openAPIV3Schema`` for ``kind`` as shipped in the package, unmodified."""
     if kind not in KINDS:
         raise SchemaError(kind, "", "kind", f"unknown kind; expected one of {', '.join(KINDS)}")
-    data = resources.files("galaxy_argo").joinpath("schemas", _schema_file(kind)).read_bytes()
+    data = resources.files("galaxy_argo.core").joinpath("schemas", _schema_file(kind)).read_bytes()
     return json.loads(gzip.decompress(data))
 
 

@@ -18,8 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo.argo import ArgoClient
-from galaxy_argo.galaxy.dev import DevEnvironment
+from galaxy_argo.clients.argo import ArgoClient
+from galaxy_argo.dev.environment import DevEnvironment
 
 __all__ = ["main"]
 
@@ -49,12 +49,11 @@ def main() -> int:
     started = time.monotonic()
     ok = True
     with DevEnvironment(work) as env:
-        assert env.api is not None and env.stack is not None and env.galaxy is not None
-        info = env.stack.info()
+        stack, galaxy, api = env.running()
+        info = stack.info()
         argo = ArgoClient(info.argo_server_url, token=info.token, namespace=info.namespace)
-        api = env.api
         print(
-            f"Galaxy {env.galaxy.url} up in {time.monotonic() - started:.0f} s; "
+            f"Galaxy {galaxy.url} up in {time.monotonic() - started:.0f} s; "
             f"Argo API {info.argo_server_url}"
         )
         history = api.create_history("galaxy-argo demo")
@@ -77,7 +76,7 @@ def main() -> int:
             if job.get("tool_stderr"):
                 print(f"  tool stderr: {job['tool_stderr'].strip()}")
             _print_workflow(argo, job.get("external_id") or "")
-        print(f"\nGalaxy log: {env.galaxy.log_path}")
+        print(f"\nGalaxy log: {galaxy.log_path}")
         print(f"pod logs and volumes: {info.state_dir}/pods/ (failed pods are kept)")
         print("for an interactive Galaxy on the same stack: galaxy-argo dev up")
     print("\ndemo " + ("passed" if ok else "FAILED"))

@@ -23,14 +23,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from galaxy_argo.argo import ArgoClient, Workflows
-from galaxy_argo.errors import SettingsError
-from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings, Submission
-from galaxy_argo.staging import Stager
+from galaxy_argo.clients.argo import ArgoClient, Workflows
+from galaxy_argo.clients.staging import Stager
+from galaxy_argo.core.errors import SettingsError
+from galaxy_argo.core.naming import EMBEDDED_KUBECONFIG, EMBEDDED_SERVER_INFO, LABEL_PREFIX
+from galaxy_argo.core.settings import ArgoSettings, Submission
 
 __all__ = [
-    "EMBEDDED_KUBECONFIG",
     "Connection",
     "ConnectionPool",
     "resolve_embedded",
@@ -39,8 +38,6 @@ __all__ = [
 ]
 
 #: The kubeconfig the embedded stack writes into its state directory (`local.stack` uses this).
-EMBEDDED_KUBECONFIG = "kubeconfig.yaml"
-
 _EMBEDDED_KEYS = {
     "argo_server_url": "argo_server_url",
     "argo_token": "token",
@@ -61,7 +58,7 @@ def resolve_embedded(settings: ArgoSettings) -> ArgoSettings:
     if getattr(settings, param):
         return settings
     state_dir = Path(settings.embedded_state_dir).expanduser()
-    path = state_dir / "server.json"
+    path = state_dir / EMBEDDED_SERVER_INFO
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError) as err:
@@ -82,7 +79,7 @@ def resolve_embedded(settings: ArgoSettings) -> ArgoSettings:
 def workflows_client(settings: ArgoSettings, timeout: float = 30.0) -> Workflows:
     """The destination's backend (``settings`` resolved with `resolve_embedded`)."""
     if settings.submission is Submission.KUBERNETES:
-        from galaxy_argo.kube import KubernetesClient
+        from galaxy_argo.clients.kube import KubernetesClient
 
         return KubernetesClient(
             settings.kubeconfig, settings.kube_context, namespace=settings.namespace, timeout=timeout

@@ -16,21 +16,21 @@ import json
 from pathlib import Path
 from typing import Any
 
-from galaxy_argo import __version__
-from galaxy_argo._hera import models as m
-from galaxy_argo._hera import workflows as hw
-from galaxy_argo.compile import (
+from galaxy_argo.core import __version__
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core._hera import workflows as hw
+from galaxy_argo.core.compile import (
     job_template,
     stage_in_node,
     stage_out_node,
     step_node,
     workflow_wide_spec,
 )
-from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings
-from galaxy_argo.spec import POD_ROOT
-from galaxy_argo.stage_scripts import INPUTS_CHECKLIST, OUTPUTS_LIST, returned_path
-from galaxy_argo.yamlio import dump_yaml, dump_yaml_all
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.core.spec import POD_ROOT
+from galaxy_argo.core.stage_scripts import INPUTS_CHECKLIST, OUTPUTS_LIST, returned_path
+from galaxy_argo.core.yamlio import dump_yaml, dump_yaml_all
 
 __all__ = ["GENERATED_HEADER", "TOOL_JOB_TEMPLATE", "build_templates", "render_templates"]
 

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from galaxy_argo.errors import GalaxyArgoError
+from galaxy_argo.core.errors import GalaxyArgoError
 
 __all__ = [
     "DATASET_DONE_STATES",

@@ -8,7 +8,7 @@ wrapper records the tool's exit code in the control directory and exits 0: stage
 then still runs and returns what a failed tool wrote (stderr, partial outputs). A step killed by a
 signal (OOM, termination) keeps its code so Kubernetes reports the kill as it happened.
 
-Control files, all under `galaxy_argo.spec.CONTROL_DIR`:
+Control files, all under `galaxy_argo.core.spec.CONTROL_DIR`:
 
 - ``inputs.sha256``: ``<sha256> <size> <path>`` per input dataset (a raw artifact); stage-in checks.
 - ``outputs.list``: ``<name> <file|dir> <path>`` per expected output (a raw artifact); stage-in
@@ -20,7 +20,7 @@ Control files, all under `galaxy_argo.spec.CONTROL_DIR`:
 
 from __future__ import annotations
 
-from galaxy_argo.spec import CONTROL_DIR
+from galaxy_argo.core.spec import CONTROL_DIR
 
 __all__ = [
     "INPUTS_CHECKLIST",

@@ -3,7 +3,7 @@
 Hera registers its own ``str`` representer on PyYAML's ``SafeRepresenter`` and ``Dumper`` at
 import (``hera/_yaml.py``; DESIGN.md, Hera quirk 4). In a Galaxy process that changes what
 Galaxy's own ``yaml.safe_dump`` writes. We import Hera here and put PyYAML's representers back
-exactly as they were; our YAML goes through `galaxy_argo.yamlio`, which owns its dumper.
+exactly as they were; our YAML goes through `galaxy_argo.core.yamlio`, which owns its dumper.
 """
 
 from __future__ import annotations

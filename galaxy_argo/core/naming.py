@@ -23,6 +23,12 @@ __all__ = [
 #: Prefix of every label and annotation galaxy-argo sets.
 LABEL_PREFIX = "galaxy-argo.galaxyproject.org"
 
+#: The files an embedded stack writes into its state directory for clients (``local serve`` writes
+#: them, `clients.connections.resolve_embedded` reads them): endpoints and credentials, and a
+#: kubeconfig for ``submission: kubernetes``.
+EMBEDDED_SERVER_INFO = "server.json"
+EMBEDDED_KUBECONFIG = "kubeconfig.yaml"
+
 _LABEL_MAX = 63
 _NOT_LABEL_CHAR = re.compile(r"[^A-Za-z0-9._-]+")
 _NOT_NAME_CHAR = re.compile(r"[^a-z0-9-]+")

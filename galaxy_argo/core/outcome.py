@@ -19,8 +19,8 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from galaxy_argo.errors import GalaxyArgoError
-from galaxy_argo.metrics import seconds_between
+from galaxy_argo.core.errors import GalaxyArgoError
+from galaxy_argo.core.metrics import seconds_between
 
 __all__ = [
     "NODE_TYPES",

@@ -1,6 +1,6 @@
 """Workflows as Kubernetes custom resources, for clusters with Argo's controller but no Argo Server.
 
-Same operations and errors as `galaxy_argo.argo.ArgoClient`, through the ``kubernetes`` client's
+Same operations and errors as `galaxy_argo.clients.argo.ArgoClient`, through the ``kubernetes`` client's
 ``CustomObjectsApi`` on ``argoproj.io/v1alpha1``:
 
 - stop and terminate are what the Argo Server does itself: a merge patch of ``spec.shutdown``;
@@ -8,7 +8,7 @@ Same operations and errors as `galaxy_argo.argo.ArgoClient`, through the ``kuber
   projected here to the same fields, so the runner holds what it holds with the Argo Server;
 - the controller may store a big ``status.nodes`` gzipped and base64-encoded in
   ``status.compressedNodes`` (the Argo Server expands it for its clients); `expand_nodes` does here;
-- logs come from the pods, whose names follow Argo's (`galaxy_argo.metrics.pod_name`).
+- logs come from the pods, whose names follow Argo's (`galaxy_argo.core.metrics.pod_name`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,18 @@ from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.config.config_exception import ConfigException
 
-from galaxy_argo._hera import models as m
-from galaxy_argo.argo import LIGHT_FIELDS, ArgoAuthError, ArgoError, ArgoUnavailable, adopt, refused_error
-from galaxy_argo.fields import item_fields, project_fields
-from galaxy_argo.metrics import pod_name as pod_name_of
-from galaxy_argo.metrics import pod_nodes
+from galaxy_argo.clients.argo import (
+    LIGHT_FIELDS,
+    ArgoAuthError,
+    ArgoError,
+    ArgoUnavailable,
+    adopt,
+    refused_error,
+)
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core.fields import item_fields, project_fields
+from galaxy_argo.core.metrics import pod_name as pod_name_of
+from galaxy_argo.core.metrics import pod_nodes
 
 __all__ = ["IN_CLUSTER", "KubernetesClient", "expand_nodes"]
 

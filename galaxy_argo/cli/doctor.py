@@ -18,15 +18,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from galaxy_argo._hera import models as m
-from galaxy_argo._hera import workflows as hw
-from galaxy_argo.argo import ArgoAuthError, ArgoError, Workflows
-from galaxy_argo.compile import workflow_wide_spec
-from galaxy_argo.connections import resolve_embedded, s3_client, workflows_client
-from galaxy_argo.errors import GalaxyArgoError, SettingsError
-from galaxy_argo.naming import LABEL_PREFIX
-from galaxy_argo.settings import ArgoSettings, MetadataMode, Submission
-from galaxy_argo.templates import TOOL_JOB_TEMPLATE
+from galaxy_argo.clients.argo import ArgoAuthError, ArgoError, Workflows
+from galaxy_argo.clients.connections import resolve_embedded, s3_client, workflows_client
+from galaxy_argo.core._hera import models as m
+from galaxy_argo.core._hera import workflows as hw
+from galaxy_argo.core.compile import workflow_wide_spec
+from galaxy_argo.core.errors import GalaxyArgoError, SettingsError
+from galaxy_argo.core.naming import LABEL_PREFIX
+from galaxy_argo.core.settings import ArgoSettings, MetadataMode, Submission
+from galaxy_argo.core.templates import TOOL_JOB_TEMPLATE
 
 __all__ = ["RUNNER_LOAD", "Check", "destinations_in_job_config", "image_problem", "run_checks"]
 
@@ -172,7 +172,7 @@ def run_checks(
         argo.close()
 
 
-class _Stop(Exception):
+class _Stop(GalaxyArgoError):
     """A check failed that every later one depends on."""
 
 

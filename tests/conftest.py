@@ -59,7 +59,7 @@ def serve_command(state_dir: Path, port: int, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "galaxy_argo.cli.main",
+        "galaxy_argo.cli",
         "local",
         "serve",
         "--state-dir",

@@ -20,13 +20,11 @@ the datasets and the encoded ids::
 
 from __future__ import annotations
 
-import atexit
 import importlib.util
 import json
 import logging
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -34,7 +32,6 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
@@ -42,7 +39,14 @@ import yaml
 
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.dev.galaxy_api import GalaxyAPI, GalaxyAPIError
-from galaxy_argo.local.process import HOST, http_status, kept_secrets, log_tail, port_bindable, stop_orphan
+from galaxy_argo.local.process import (
+    HOST,
+    ServerLauncher,
+    ServerProcess,
+    http_status,
+    kept_secrets,
+    port_bindable,
+)
 
 __all__ = ["DEMO_TOOLS", "GalaxyServer", "GalaxyServerError", "bundled_tool", "tool_files"]
 
@@ -54,10 +58,7 @@ DEMO_TOOLS = Path(__file__).resolve().parent / "demo_tools"
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 _FACTORY = "galaxy.webapps.galaxy.fast_factory:factory"
 _CAT1 = ("tools", "bundled", "filters", "catWrapper.xml")
-_POLL_SECONDS = 0.25
-_LOG_TAIL_LINES = 40
 _PORT_CONFLICT = ("address already in use", "Errno 98")
-_START_ATTEMPTS = 3
 
 
 class GalaxyServerError(GalaxyArgoError):
@@ -139,7 +140,7 @@ def _secrets(work_dir: Path) -> dict[str, str]:
 
 
 @dataclass
-class GalaxyServer:
+class GalaxyServer(ServerLauncher):
     """A Galaxy web server and job handler in one subprocess, listening on 127.0.0.1 only.
 
     Use ``with GalaxyServer(...) as galaxy:`` or `start` / `stop`. ``job_config`` is the job
@@ -163,14 +164,26 @@ class GalaxyServer:
     admin_email: str = "demo@example.org"
     #: Seconds the last `start` took until ``/api/version`` answered.
     startup_seconds: float = field(default=0.0, init=False)
-    _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
-    _log_offset: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.work_dir = Path(self.work_dir).resolve()
         self.tool_dirs = [Path(d).resolve() for d in self.tool_dirs]
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self._keys = _secrets(self.work_dir)
+        self._server = ServerProcess(
+            "Galaxy",
+            self.work_dir / "galaxy.log",  # uvicorn's and Galaxy's output; galaxy.pid beside it
+            # Galaxy's factory on this very galaxy.yml: two servers on one SQLite database would fight.
+            signature=(_FACTORY, f"GALAXY_CONFIG_FILE={self.config_path}"),
+            error=GalaxyServerError,
+            port_taken=_PortTaken,
+            port_taken_marks=_PORT_CONFLICT,
+            secrets=self._keys.values(),
+            tail_lines=40,
+            poll_seconds=0.25,
+            stop_grace=60.0,
+            own_group=True,  # a new session: stopping it stops whatever Galaxy started
+        )
 
     # -- properties --
 
@@ -185,11 +198,6 @@ class GalaxyServer:
         return self._keys["admin_key"]
 
     @property
-    def log_path(self) -> Path:
-        """Where uvicorn's and Galaxy's output goes (appended across starts)."""
-        return self.work_dir / "galaxy.log"
-
-    @property
     def config_path(self) -> Path:
         """The ``galaxy.yml`` this server runs with."""
         return self.work_dir / "galaxy.yml"
@@ -198,16 +206,6 @@ class GalaxyServer:
     def data_dir(self) -> Path:
         """Galaxy's ``data_dir``: datasets, job directories and the SQLite database."""
         return self.work_dir / "data"
-
-    @property
-    def running(self) -> bool:
-        """Whether the subprocess is alive (not whether it answers)."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """Process id (and process group id) of the server, while it runs."""
-        return self._process.pid if self._process is not None else None
 
     # -- lifecycle --
 
@@ -228,59 +226,37 @@ class GalaxyServer:
             raise GalaxyServerError(f"Galaxy is already running at {self.url} (pid {self.pid})")
         began = time.monotonic()
         deadline = began + timeout
-        self._reap_orphan()
         pick_port = self.port == 0
-        for attempt in range(1, _START_ATTEMPTS + 1):
+
+        def attempt(number: int) -> None:
+            if number > 1:
+                log.info("port %d taken meanwhile; retrying Galaxy on a new port", self.port)
             if pick_port:
                 self.port = _free_port()
-            try:
-                self._write_config()
-                self._check_port_free()
-                self._launch()
-                self._wait_ready(deadline)
-                break
-            except _PortTaken:
-                self.stop()
-                if not pick_port or attempt == _START_ATTEMPTS:
-                    raise
-                log.info("port %d taken meanwhile; retrying Galaxy on a new port", self.port)
-            except BaseException:
-                self.stop()
-                raise
+            self._write_config()
+            self._check_port_free()
+            self._server.spawn(
+                self._command(),
+                cwd=self.work_dir,
+                env=self._environment(),
+                program=repr(self.python),
+                hint="pass python= the interpreter of a venv with galaxy-argo[galaxy] installed",
+            )
+            self._wait_ready(deadline)
+
+        self._server.start(attempt, retry=pick_port)  # a port given is kept
         self.startup_seconds = time.monotonic() - began
         log.info("Galaxy at %s (pid %s) answered after %.1f s", self.url, self.pid, self.startup_seconds)
         return self
 
     def stop(self, timeout: float = 60) -> None:
         """Stop Galaxy's process group: SIGTERM, SIGKILL after ``timeout`` seconds. Safe to repeat."""
-        process, self._process = self._process, None
-        if process is None:
-            return
-        atexit.unregister(self.stop)
-        if process.poll() is None:
-            self._signal_group(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                log.warning("Galaxy (pid %d) ignored SIGTERM for %.0f s; killing it", process.pid, timeout)
-                self._signal_group(process.pid, signal.SIGKILL)
-                process.wait()
-        # Anything the server started in its group and left behind goes with it.
-        self._signal_group(process.pid, signal.SIGKILL)
-        self._pid_path.unlink(missing_ok=True)
+        self._server.stop(timeout)
 
     def restart(self, timeout: float = 180) -> None:
         """Stop and start again on the same port, work_dir and database."""
         self.stop()
         self.start(timeout)
-
-    def __enter__(self) -> GalaxyServer:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
 
     # -- API helpers --
 
@@ -383,94 +359,22 @@ class GalaxyServer:
             self.python, "-m", "uvicorn", "--factory", _FACTORY, "--host", HOST, "--port", str(self.port),
         ]  # fmt: skip
 
-    def _launch(self) -> None:
-        """Start uvicorn in a new session (its own process group), output appended to ``galaxy.log``."""
-        command = self._command()
-        with open(self.log_path, "ab") as log_file:
-            self._log_offset = log_file.tell()
-            log_file.write(f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n".encode())
-            log_file.flush()
-            try:
-                self._process = subprocess.Popen(
-                    command,
-                    cwd=self.work_dir,
-                    env=self._environment(),
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            except OSError as err:
-                raise GalaxyServerError(
-                    f"could not run {self.python!r}: {err.strerror or err}; pass python= the interpreter "
-                    "of a venv with galaxy-argo[galaxy] installed"
-                ) from err
-        atexit.register(self.stop)
-        self._pid_path.write_text(f"{self._process.pid}\n")
-
-    @property
-    def _pid_path(self) -> Path:
-        return self.work_dir / "galaxy.pid"
-
-    def _reap_orphan(self) -> None:
-        """Stop a Galaxy left running on this work_dir by a process that was killed (SIGKILL skips atexit).
-
-        Two servers on one SQLite database would fight over it. Only a process running Galaxy's
-        factory with ``GALAXY_CONFIG_FILE`` set to this very ``galaxy.yml`` is touched.
-        """
-        config = f"GALAXY_CONFIG_FILE={self.config_path}".encode()
-
-        def is_galaxy_here(pid: int) -> bool:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-            return _FACTORY.encode() in cmdline and config in environ
-
-        pid = stop_orphan(self._pid_path, is_galaxy_here, grace_seconds=60, group=True)
-        if pid is not None:
-            log.warning("stopped Galaxy pid %d left behind on %s by a killed process", pid, self.work_dir)
-
     def _wait_ready(self, deadline: float) -> None:
         """Poll ``GET /api/version`` until it answers 200, the process exits, or the deadline passes."""
-        while True:
-            process = self._process
-            if process is None or process.poll() is not None:
-                code = None if process is None else process.returncode
-                tail = self._log_tail()
-                # uvicorn's bind error is followed by Galaxy's shutdown lines: search the whole run.
-                taken = any(self._log_since_start_contains(text) for text in _PORT_CONFLICT)
-                kind = _PortTaken if taken else GalaxyServerError
-                raise kind(
-                    f"Galaxy exited with code {code} before {self.url}/api/version answered. "
-                    f"Last lines of {self.log_path}:\n{tail}"
-                )
+        pid = self.pid
+
+        def probe() -> str | None:
             # uvicorn binds only after Galaxy has built the whole app (about 20 s), so until our own
             # process says it listens, an answer may come from another server holding the port.
             answers = http_status(self.port, "/api/version", timeout=5.0) == 200
-            if answers and self._log_since_start_contains(f"Uvicorn running on {self.url}"):
-                return
-            if time.monotonic() >= deadline:
-                raise GalaxyServerError(
-                    f"Galaxy at {self.url} did not answer /api/version in time (pid {process.pid} still "
-                    f"running); the machine may be overloaded, or see the last lines of {self.log_path}:\n"
-                    f"{self._log_tail()}"
-                )
-            time.sleep(_POLL_SECONDS)
+            return None if answers and self._server.log_contains(f"Uvicorn running on {self.url}") else ""
 
-    def _log_since_start_contains(self, text: str) -> bool:
-        try:
-            with open(self.log_path, "rb") as handle:
-                handle.seek(self._log_offset)
-                return text.encode() in handle.read()
-        except OSError:
-            return False
-
-    def _log_tail(self) -> str:
-        """The last lines written to ``galaxy.log`` by this start, with the secrets scrubbed."""
-        return log_tail(self.log_path, self._log_offset, _LOG_TAIL_LINES, self._keys.values())
-
-    @staticmethod
-    def _signal_group(pgid: int, signum: signal.Signals) -> None:
-        try:
-            os.killpg(pgid, signum)
-        except ProcessLookupError:
-            pass
+        self._server.wait(
+            deadline,
+            probe,
+            until=f"{self.url}/api/version answered",
+            failure=lambda _: (
+                f"Galaxy at {self.url} did not answer /api/version in time (pid {pid} still running)"
+            ),
+            hint="the machine may be overloaded, or ",
+        )

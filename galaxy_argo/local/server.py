@@ -24,11 +24,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from galaxy_argo.core.argo_schema import SchemaError, validate
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.core.fields import item_fields, project_fields
 from galaxy_argo.local import kube_api
-from galaxy_argo.local.engine import Engine, EngineError, unsupported_features
+from galaxy_argo.local.controller.admission import refusal
+from galaxy_argo.local.controller.engine import Engine, EngineError
 from galaxy_argo.local.selectors import LabelSelectorError, match_labels
 from galaxy_argo.local.store import AlreadyExists, NotFound, ObjectStore
 
@@ -121,11 +121,7 @@ class ArgoAPIServer:
                 raise _HTTPError(400, "metadata.name or metadata.generateName is required")
             meta["name"] = meta["generateName"] + "".join(secrets.choice(_NAME_CHARS) for _ in range(5))
         obj.pop("status", None)
-        try:
-            validate(obj)
-        except SchemaError as err:
-            raise _HTTPError(400, str(err)) from err
-        problem = unsupported_features(obj)
+        problem = refusal(obj)
         if problem:
             raise _HTTPError(400, problem)
         return obj

@@ -24,7 +24,7 @@ from typing import Any
 from galaxy_argo.core.naming import EMBEDDED_KUBECONFIG, EMBEDDED_SERVER_INFO
 from galaxy_argo.core.yamlio import dump_yaml
 from galaxy_argo.local.artifacts import ArtifactRepositories
-from galaxy_argo.local.engine import Engine, EngineConfig
+from galaxy_argo.local.controller.engine import Engine, EngineConfig
 from galaxy_argo.local.process import kept_secrets
 from galaxy_argo.local.s3 import SeaweedS3
 from galaxy_argo.local.sandbox import ImageMap

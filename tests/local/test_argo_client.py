@@ -23,7 +23,7 @@ from galaxy_argo.clients.kube import KubernetesClient
 from galaxy_argo.core.compile import compile_job, compile_model
 from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.core.spec import JobSpec
-from galaxy_argo.local.engine import node_id
+from galaxy_argo.local.controller.engine import node_id
 from galaxy_argo.local.stack import StackInfo, kubeconfig
 from tests.conftest import golden_cases, wait_until
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from galaxy_argo.core.compile import INFRA_RETRY_EXPRESSION
 from galaxy_argo.core.errors import GalaxyArgoError
@@ -17,6 +20,7 @@ from galaxy_argo.local.expressions import (
     evaluate,
     evaluate_depends,
     evaluate_when,
+    failures_handled_by_depends,
     render_value,
     scope_to_env,
     substitute,
@@ -671,6 +675,97 @@ def test_dependencies_to_depends(deps: list[str], expected: str) -> None:
 def test_dependencies_to_depends_rejects_non_names(deps: Any) -> None:
     with pytest.raises(ExpressionError):
         dependencies_to_depends(deps)
+
+
+@pytest.mark.parametrize(
+    ("expression", "position", "reason"),
+    [
+        ("A.Finished", 0, "unknown task result 'Finished'; expected one of Succeeded, Failed, Errored, "
+         "Skipped, Omitted, Daemoned, AnySucceeded, AllFailed"),
+        ("  !B.Foo", 3, "unknown task result 'Foo'"),
+        ("A &&", 4, "expected a task, found end of expression"),
+        ("A || )", 5, "expected a task, found ')'"),
+        ("(A", 2, "expected ')', found end of expression"),
+        ("A B", 2, "expected '&&', '||' or the end, found 'B'"),
+        ("A.Failed2", 8, "expected '&&', '||' or the end, found '2'"),
+        ("A == B", 2, "unexpected '='; expected a task, task.Result, '&&', '||', '!' or parentheses"),
+        ("A.", 1, "unexpected '.'"),
+        ("A .Failed", 2, "unexpected '.'"),
+        ("'A'", 0, "unexpected \"'\""),
+    ],
+)
+def test_depends_syntax_error_positions(expression: str, position: int, reason: str) -> None:
+    tasks = {"A": "Succeeded", "B": "Succeeded"}
+    checks = (evaluate_depends, depends_ready, lambda e, _: failures_handled_by_depends(e))
+    for check in checks:
+        with pytest.raises(ExpressionSyntaxError) as info:
+            check(expression, tasks)
+        assert info.value.position == position
+        assert info.value.reason.startswith(reason)
+        assert info.value.kind == "depends"
+
+
+@pytest.mark.parametrize(
+    ("expression", "handled"),
+    [
+        ("", set()),
+        ("   ", set()),
+        ("A", set()),
+        ("A.Succeeded || A.Skipped || A.Omitted || A.Daemoned", set()),
+        ("A.Failed", {"A"}),
+        ("A.Errored", {"A"}),
+        ("A.AnySucceeded", {"A"}),
+        ("A.AllFailed", {"A"}),
+        ("A.Failed || A.Errored", {"A"}),
+        ("!A.Failed && B", {"A"}),  # a negated mention still provides for the failure
+        ("(inner-A.Failed || generate-1.Errored) && c_2.Succeeded", {"inner-A", "generate-1"}),
+        ("inner-A&&!generate-1.AllFailed", {"generate-1"}),
+    ],
+)
+def test_failures_handled_by_depends(expression: str, handled: set[str]) -> None:
+    assert failures_handled_by_depends(expression) == handled
+
+
+#: How the engine used to find the handled failures: a scan of the text, which the parsed tree replaces.
+ENGINE_SCAN = r"([A-Za-z0-9_-]+)\.(?:Failed|Errored|AnySucceeded|AllFailed)"
+#: From Argo's docs (enhanced-depends-logic.md) and examples (dag-enhanced-depends.yaml,
+#: dag-conditional-on-task-status.yaml), and this repository's engine tests.
+REPRESENTATIVE_DEPENDS = [
+    "A && (C.Succeeded || C.Failed)",
+    "B || C",
+    "should-execute-2.Succeeded || should-not-execute",
+    "fail-or-succeed.Failed",
+    "P && (F.Succeeded || F.Failed)",
+    "(task-2.Succeeded || task-2.Skipped || task-2.Failed) && !task-3.Errored",
+    "task-1.AnySucceeded || task-2.AllFailed",
+    "A.Succeeded || A.Skipped || A.Daemoned",
+    "a.Failed",
+    "a.Succeeded",
+]
+
+
+def _depends_in(document: Any) -> list[str]:
+    if isinstance(document, dict):
+        found = [document["depends"]] if isinstance(document.get("depends"), str) else []
+        return found + [d for value in document.values() for d in _depends_in(value)]
+    if isinstance(document, list):
+        return [d for value in document for d in _depends_in(value)]
+    return []
+
+
+def test_failures_handled_by_depends_agrees_with_the_engines_scan(shared_dir: Path) -> None:
+    examples = sorted((shared_dir / "argo" / "examples").rglob("*.yaml"))
+    from_examples = [
+        depends
+        for path in examples
+        for document in yaml.safe_load_all(path.read_text())
+        for depends in _depends_in(document)
+    ]
+    assert from_examples, "Argo's examples have DAGs with depends"
+    for expression in from_examples + REPRESENTATIVE_DEPENDS:
+        assert failures_handled_by_depends(expression) == set(re.findall(ENGINE_SCAN, expression)), expression
+    handled = [failures_handled_by_depends(e) for e in REPRESENTATIVE_DEPENDS]
+    assert {"C", "F", "fail-or-succeed", "task-1", "task-2", "task-3", "a"} == set().union(*handled)
 
 
 # -- when ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Galaxy start-up and per-job time through the Argo runner, against Galaxy's own local runner.
 
-Prints `name: value` lines (issue #4): galaxy_startup_s and galaxy_restart_s of the real Galaxy
-that `galaxy-argo dev up` starts; per-job seconds (submit over the API to `ok`, median of
-BENCH_ROUNDS) for the same upper-casing tool on three environments of one Galaxy:
+Prints `name: value` lines (issue #4): dev_up_s (the whole `galaxy-argo dev up` stack: S3,
+engine, Galaxy), galaxy_startup_s and galaxy_restart_s of the real Galaxy it starts; per-job
+seconds (submit over the API to `ok`, median of BENCH_ROUNDS) for the same upper-casing tool on
+three environments of one Galaxy:
 
 - ``job_argo_remote_metadata_s``: Argo destination, metadata set in the pod (the default);
 - ``job_argo_local_metadata_s``: Argo destination, metadata set on the Galaxy host;
@@ -12,7 +13,8 @@ and the ratios ``argo_vs_local_runner`` / ``argo_local_metadata_vs_local_runner`
 same Galaxy, jobs interleaved, so machine noise hits all three alike).
 
 ``job_overhead_ratio`` (issue #5, target <= 1.5): the Argo job with metadata on the Galaxy side
-minus the tool's own run time, over the same for the local runner. The tool's own time is
+minus the tool's own run time (``job_overhead_argo_local_metadata_s``), over the same for the
+local runner (``job_overhead_local_runner_s``). The tool's own time (``tool_own_s``) is
 Galaxy's ``core`` ``runtime_seconds`` of the Argo jobs (measured around the tool alone in the
 pod; on the local runner the same metric also covers ``set_metadata``, so it is not used there).
 ``overhead_<part>_s`` break the Argo job down from its job metrics (plugin ``argo``): submit
@@ -114,7 +116,7 @@ def main() -> int:
         tool_own = statistics.median(runtimes)
         print(f"tool_own_s: {tool_own:.2f}")
         overhead = {name: value - tool_own for name, value in medians.items()}
-        print(f"job_overhead_argo_s: {overhead['job_argo_local_metadata_s']:.2f}")
+        print(f"job_overhead_argo_local_metadata_s: {overhead['job_argo_local_metadata_s']:.2f}")
         print(f"job_overhead_local_runner_s: {overhead['job_local_runner_s']:.2f}")
         ratio = overhead["job_argo_local_metadata_s"] / overhead["job_local_runner_s"]
         print(f"job_overhead_ratio: {ratio:.2f}")

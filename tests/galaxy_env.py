@@ -150,6 +150,11 @@ def text_dataset(api: GalaxyAPI, history: str) -> Callable[[str], str]:
     return upload
 
 
+def output_ids(reply: dict[str, Any]) -> dict[str, str]:
+    """Output name -> dataset id, from Galaxy's reply to running a tool."""
+    return {o["output_name"]: o["id"] for o in reply["outputs"]}
+
+
 def run_and_wait(
     api: GalaxyAPI, history: str, tool_id: str, inputs: dict[str, Any], timeout: float = 180
 ) -> tuple[dict[str, Any], dict[str, Any]]:

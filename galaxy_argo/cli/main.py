@@ -179,14 +179,17 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from galaxy_argo.dev.environment import DEMO_TOOLS, DevEnvironment
+    from galaxy_argo.dev.environment import DEMO_TOOLS, GALAXY_STORE_BUCKET, DevEnvironment, ObjectStoreKind
 
     tool_dirs = [DEMO_TOOLS, *(Path(d).resolve() for d in args.tool_dir or [])]
     for directory in tool_dirs:
         if not directory.is_dir():
             raise GalaxyArgoError(f"--tool-dir {directory}: not a directory")
     print("starting SeaweedFS, the embedded Argo engine and Galaxy (about 30 s) ...", flush=True)
-    env = DevEnvironment(Path(args.work_dir).resolve(), tool_dirs=tool_dirs, port=args.port).start()
+    object_store = ObjectStoreKind(args.object_store)
+    env = DevEnvironment(
+        Path(args.work_dir).resolve(), tool_dirs=tool_dirs, port=args.port, object_store=object_store
+    ).start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
@@ -198,6 +201,8 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
         print(f"Argo API:    {info.argo_server_url}  namespace {info.namespace}")
         print(f"credentials: {info.state_dir}/server.json")
         print(f"S3:          {info.s3_endpoint_url}  bucket {info.bucket}")
+        if object_store is ObjectStoreKind.S3:
+            print(f"datasets:    Galaxy's boto3 object store, bucket {GALAXY_STORE_BUCKET} on the same S3")
         print(f"Galaxy log:  {galaxy.log_path}")
         print(f"pod logs:    {info.state_dir}/pods/")
         print(f"tools:       {', '.join(str(d) for d in tool_dirs)} (all run on the Argo destination)")
@@ -341,6 +346,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tool-dir", action="append", metavar="DIR", help="more tools (repeatable)")
     p.add_argument("--port", type=int, default=0, help="Galaxy's port (default: a free one)")
     p.add_argument("--work-dir", default=".galaxy-argo/dev", help="Galaxy's and the stack's state")
+    p.add_argument(
+        "--object-store",
+        choices=["disk", "s3"],  # dev.environment.ObjectStoreKind, not imported until dev up runs
+        default="disk",
+        help="where Galaxy keeps datasets: its data directory, or its boto3 object store on the stack's S3",
+    )
     p.set_defaults(func=_cmd_dev_up)
 
     reference = sub.add_parser("reference", help="reference data (.loc file paths) kept in the bucket")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
@@ -24,7 +25,7 @@ from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.dev.galaxy_server import DEMO_TOOLS, GalaxyServer, tool_files
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
-from galaxy_argo.local.stack import EmbeddedStack
+from galaxy_argo.local.stack import EmbeddedStack, StackInfo
 
 __all__ = [
     "DEMO_REFERENCE",
@@ -46,6 +47,42 @@ DEMO_REFERENCE = Path(__file__).resolve().parent / "demo_reference"
 DEMO_REFERENCE_ROOT = "/galaxy-argo-demo/reference"
 #: Where the demo genomes live in the bucket.
 DEMO_REFERENCE_PREFIX = f"{ArgoSettings().key_prefix}/reference/demo"
+
+
+#: Bucket of Galaxy's own object store in ``--object-store s3`` (the runner's bucket is another).
+GALAXY_STORE_BUCKET = "galaxy-store"
+
+
+class ObjectStoreKind(StrEnum):
+    """Where the dev Galaxy keeps its datasets."""
+
+    #: Galaxy's default disk store under its data directory.
+    DISK = "disk"
+    #: Galaxy's ``boto3`` object store (``store_by: uuid``) in its own bucket on the stack's SeaweedFS,
+    #: as production Galaxy servers keep datasets in S3.
+    S3 = "s3"
+
+
+def galaxy_s3_object_store(info: StackInfo, cache_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """``galaxy.yml`` keys for a ``boto3`` object store on the stack's S3, and the Galaxy process's env.
+
+    The keys reach Galaxy through the environment (``auth: {}`` leaves boto3 its credential chain),
+    not the config: Galaxy serializes its object store config into every job's
+    ``metadata/object_store_conf.json``, so keys written in the config would travel with each job.
+    """
+    config = {
+        "object_store_store_by": "uuid",
+        "object_store_config": {
+            "type": "boto3",
+            "store_by": "uuid",
+            "auth": {},
+            "bucket": {"name": GALAXY_STORE_BUCKET},
+            "connection": {"endpoint_url": info.s3_endpoint_url, "region": "us-east-1"},
+            "cache": {"path": str(cache_dir), "size": 1, "cache_updated_data": True},
+        },
+    }
+    env = {"AWS_ACCESS_KEY_ID": info.s3_access_key_id, "AWS_SECRET_ACCESS_KEY": info.s3_secret_access_key}
+    return config, env
 
 
 def demo_data_tables_xml() -> str:
@@ -143,6 +180,8 @@ class DevEnvironment:
     #: More environments (name -> params over the common Argo ones) and tool id -> environment.
     extra_environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     tool_environments: dict[str, str] = field(default_factory=dict)
+    #: Where Galaxy keeps its datasets (``dev up --object-store``).
+    object_store: ObjectStoreKind = ObjectStoreKind.DISK
     stack: EmbeddedStack | None = field(default=None, init=False)
     galaxy: GalaxyServer | None = field(default=None, init=False)
     api: GalaxyAPI | None = field(default=None, init=False)
@@ -162,6 +201,12 @@ class DevEnvironment:
             ).start()
             self._push_demo_reference()
             ids = tool_ids(self.tool_dirs)
+            extra_config: dict[str, Any] = {}
+            env: dict[str, str] = {}
+            if self.object_store is ObjectStoreKind.S3:
+                s3_client(self._stack_settings()).create_bucket(Bucket=GALAXY_STORE_BUCKET)
+                cache = self.work_dir / "galaxy" / "object_store_cache"
+                extra_config, env = galaxy_s3_object_store(self.stack.info(), cache)
             self.galaxy = GalaxyServer(
                 work_dir=self.work_dir / "galaxy",
                 job_config=dev_job_config(
@@ -170,6 +215,8 @@ class DevEnvironment:
                 tool_dirs=list(self.tool_dirs),
                 port=self.port,
                 data_tables_xml=demo_data_tables_xml(),
+                extra_config=extra_config,
+                env=env,
             ).start()
             _, self.api_key = self.galaxy.create_user()
             self.api = GalaxyAPI(self.galaxy.url, self.api_key)
@@ -188,9 +235,13 @@ class DevEnvironment:
             raise GalaxyArgoError("the dev environment is not running: start() it first")
         return self.stack, self.galaxy, self.api
 
+    def _stack_settings(self) -> ArgoSettings:
+        """The default destination on this stack: its endpoints, keys and bucket."""
+        return resolve_embedded(ArgoSettings(embedded_state_dir=str(self.state_dir)))
+
     def _push_demo_reference(self) -> None:
         """Put the demo genomes in the bucket, as an admin would with ``galaxy-argo reference push``."""
-        settings = resolve_embedded(ArgoSettings(embedded_state_dir=str(self.state_dir)))
+        settings = self._stack_settings()
         Stager(s3_client(settings), settings.bucket, settings.key_prefix).push_directory(
             DEMO_REFERENCE, DEMO_REFERENCE_PREFIX
         )

@@ -17,7 +17,7 @@ from galaxy_argo.core.naming import LABEL_PREFIX
 from galaxy_argo.dev.environment import DEMO_REFERENCE_PREFIX, DEMO_REFERENCE_ROOT, DevEnvironment
 from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.local.stack import StackInfo
-from tests.galaxy_env import UNPUSHED_PREFIX, run_and_wait, wait_for_galaxy
+from tests.galaxy_env import UNPUSHED_PREFIX, output_ids, run_and_wait, wait_for_galaxy
 
 pytestmark = pytest.mark.galaxy
 
@@ -25,10 +25,6 @@ pytestmark = pytest.mark.galaxy
 def objects_under(s3: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
     listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix)
     return list(listing.get("Contents", []))
-
-
-def output_ids(reply: dict[str, Any]) -> dict[str, str]:
-    return {o["output_name"]: o["id"] for o in reply["outputs"]}
 
 
 def test_plain_tool_runs_as_a_named_labelled_workflow_and_cleans_its_objects(

@@ -67,8 +67,9 @@ def galaxy_s3_object_store(info: StackInfo, cache_dir: Path) -> tuple[dict[str, 
     """``galaxy.yml`` keys for a ``boto3`` object store on the stack's S3, and the Galaxy process's env.
 
     The keys reach Galaxy through the environment (``auth: {}`` leaves boto3 its credential chain),
-    not the config: Galaxy serializes its object store config into every job's
-    ``metadata/object_store_conf.json``, so keys written in the config would travel with each job.
+    not the config: with ``metadata_strategy: extended`` Galaxy serializes its object store config
+    into each job's ``metadata/object_store_conf.json``, so keys written in the config would travel
+    with the job directory.
     """
     config = {
         "object_store_store_by": "uuid",

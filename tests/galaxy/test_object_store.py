@@ -64,8 +64,8 @@ def test_a_job_on_argo_reads_and_writes_galaxys_object_store(s3_dev: DevEnvironm
     output = output_ids(reply)["output"]
     assert api.dataset_content(output) == b"HELLO\nSTORE\n"
     assert stored(store, api.dataset(output)["uuid"]) == b"HELLO\nSTORE\n"
-    # the keys reach Galaxy through its environment, not its config: Galaxy serializes the object
-    # store config into a job's metadata directory, and the runner ships that directory to the pod
+    # the keys reach Galaxy through its environment, not its config: with extended metadata Galaxy
+    # serializes the object store config into the job directory, which the runner ships to the pod
     assert stack.info().s3_secret_access_key not in galaxy.config_path.read_text()
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from galaxy_argo.clients.connections import s3_client
 from galaxy_argo.core.settings import ArgoSettings
-from galaxy_argo.dev.environment import GALAXY_STORE_BUCKET, DevEnvironment, ObjectStoreKind
+from galaxy_argo.dev.environment import GALAXY_STORE_BUCKET, DevEnvironment, ObjectStoreKind, ensure_bucket
 from tests.galaxy_env import output_ids, run_and_wait
 
 pytestmark = pytest.mark.galaxy
@@ -41,6 +41,11 @@ def uuid_key(uuid: str) -> str:
 def stored(store: Any, uuid: str) -> bytes:
     body: bytes = store.get_object(Bucket=GALAXY_STORE_BUCKET, Key=uuid_key(uuid))["Body"].read()
     return body
+
+
+def test_a_second_dev_up_finds_galaxys_bucket_there(store: Any) -> None:
+    ensure_bucket(store, GALAXY_STORE_BUCKET)  # what a restart on the same work dir does
+    assert GALAXY_STORE_BUCKET in {b["Name"] for b in store.list_buckets()["Buckets"]}
 
 
 def test_uploads_land_in_galaxys_bucket_by_uuid(s3_dev: DevEnvironment, store: Any) -> None:

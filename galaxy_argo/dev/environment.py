@@ -86,14 +86,6 @@ def galaxy_s3_object_store(info: StackInfo, cache_dir: Path) -> tuple[dict[str, 
     return config, env
 
 
-def ensure_bucket(client: Any, bucket: str) -> None:
-    """Create ``bucket`` unless it is already there (a ``dev up`` again on the same work dir)."""
-    try:
-        client.create_bucket(Bucket=bucket)
-    except client.exceptions.BucketAlreadyOwnedByYou:
-        pass
-
-
 def demo_data_tables_xml() -> str:
     """``tool_data_table_conf.xml`` with the demo tools' data table (``argo_demo_fasta``)."""
     loc = DEMO_TOOLS / "tool-data" / "argo_demo_fasta.loc"
@@ -213,7 +205,9 @@ class DevEnvironment:
             extra_config: dict[str, Any] = {}
             env: dict[str, str] = {}
             if self.object_store is ObjectStoreKind.S3:
-                ensure_bucket(s3_client(self._stack_settings()), GALAXY_STORE_BUCKET)
+                if self.stack.s3 is None:
+                    raise GalaxyArgoError("the embedded stack started without its S3 server")
+                self.stack.s3.ensure_bucket(GALAXY_STORE_BUCKET)  # there already after a restart
                 cache = self.work_dir / "galaxy" / "object_store_cache"
                 extra_config, env = galaxy_s3_object_store(self.stack.info(), cache)
             self.galaxy = GalaxyServer(

@@ -333,7 +333,7 @@ class SeaweedS3(ServerLauncher):
         self._server.start(attempt)
         try:
             self._save_ports()
-            self._ensure_bucket()
+            self.ensure_bucket(self._bucket)
             self._wait_data_path(time.monotonic() + 60)
             self.abort_stale_uploads()
         except BaseException:
@@ -413,25 +413,30 @@ class SeaweedS3(ServerLauncher):
             connect_timeout=2, read_timeout=10, retries={"mode": "standard", "total_max_attempts": 1}
         )
 
-    def _ensure_bucket(self) -> None:
+    def ensure_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` unless it is there already (a restart on the same state dir finds it).
+
+        Raises:
+            S3ServerError: SeaweedFS refused the HEAD or the creation; the message says which.
+        """
         client = self.client(connect_timeout=2, read_timeout=30)
         try:
-            client.head_bucket(Bucket=self._bucket)
+            client.head_bucket(Bucket=bucket)
             return
         except ClientError as err:
             if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket", "NotFound"):
                 raise S3ServerError(
-                    f"SeaweedFS at {self.endpoint_url} refused HEAD of bucket {self._bucket!r}: {err}"
+                    f"SeaweedFS at {self.endpoint_url} refused HEAD of bucket {bucket!r}: {err}"
                 ) from err
         except BotoCoreError as err:
             raise S3ServerError(
                 f"SeaweedFS at {self.endpoint_url} did not answer HEAD bucket: {err}"
             ) from err
         try:
-            client.create_bucket(Bucket=self._bucket)
+            client.create_bucket(Bucket=bucket)
         except (BotoCoreError, ClientError) as err:
             raise S3ServerError(
-                f"could not create bucket {self._bucket!r} in SeaweedFS at {self.endpoint_url}: {err}; "
+                f"could not create bucket {bucket!r} in SeaweedFS at {self.endpoint_url}: {err}; "
                 "check that the name is a valid S3 bucket name (3-63 of a-z, 0-9, '.', '-')"
             ) from err
 

@@ -15,7 +15,7 @@ import pytest
 
 from galaxy_argo.clients.connections import s3_client
 from galaxy_argo.core.settings import ArgoSettings
-from galaxy_argo.dev.environment import GALAXY_STORE_BUCKET, DevEnvironment, ObjectStoreKind, ensure_bucket
+from galaxy_argo.dev.environment import GALAXY_STORE_BUCKET, DevEnvironment, ObjectStoreKind
 from tests.galaxy_env import output_ids, run_and_wait
 
 pytestmark = pytest.mark.galaxy
@@ -43,8 +43,10 @@ def stored(store: Any, uuid: str) -> bytes:
     return body
 
 
-def test_a_second_dev_up_finds_galaxys_bucket_there(store: Any) -> None:
-    ensure_bucket(store, GALAXY_STORE_BUCKET)  # what a restart on the same work dir does
+def test_a_second_dev_up_finds_galaxys_bucket_there(s3_dev: DevEnvironment, store: Any) -> None:
+    stack, _, _ = s3_dev.running()
+    assert stack.s3 is not None
+    stack.s3.ensure_bucket(GALAXY_STORE_BUCKET)  # what a restart on the same work dir does
     assert GALAXY_STORE_BUCKET in {b["Name"] for b in store.list_buckets()["Buckets"]}
 
 

@@ -29,6 +29,7 @@ from galaxy_argo.core.naming import LABEL_PREFIX, label_value, user_hash, workfl
 from galaxy_argo.core.settings import ArgoSettings, PodGCStrategy
 from galaxy_argo.core.spec import POD_ROOT, JobSpec, StagedFile, StagedKind
 from galaxy_argo.core.stage_scripts import (
+    DISCARD_LIST,
     INPUTS_CHECKLIST,
     OUTPUTS_LIST,
     OUTPUTS_MANIFEST,
@@ -121,15 +122,24 @@ def step_node(
     resources: m.ResourceRequirements | None,
     settings: ArgoSettings,
     dependencies: Sequence[str],
+    secret_env: Mapping[str, tuple[str, str]] | None = None,
 ) -> hw.ContainerNode:
-    """A container running ``command_line`` under the step wrapper (records the exit code)."""
+    """A container running ``command_line`` under the step wrapper (records the exit code).
+
+    ``secret_env``: variable -> (Secret name, key), read by Kubernetes from the Secret at start.
+    """
+    variables: list[Any] = [hw.Env(name=k, value=v) for k, v in sorted(env.items())]
+    variables += [
+        hw.SecretEnv(name=k, secret_name=name, secret_key=key)
+        for k, (name, key) in sorted((secret_env or {}).items())
+    ]
     return hw.ContainerNode(
         name=name,
         image=image,
         image_pull_policy=settings.image_pull_policy.value,
         command=["/bin/sh", "-c", STEP_WRAPPER, name],
         args=[command_line, working_directory],
-        env=[hw.Env(name=k, value=v) for k, v in sorted(env.items())] or None,
+        env=variables or None,
         resources=resources or _STAGE_RESOURCES,
         security_context=_NO_ESCALATION,
         dependencies=list(dependencies),
@@ -303,13 +313,15 @@ def compile_job(spec: JobSpec, settings: ArgoSettings) -> hw.Workflow:
                 run_resources("100m", f"{settings.metadata_memory}Mi", "0", settings),
                 settings,
                 ["run"],
+                # Galaxy's extended set_metadata writes outputs into Galaxy's object store itself.
+                secret_env=_store_credentials(settings) if any(f.bucket for f in spec.outputs) else None,
             )
         )
         last = "metadata"
     nodes.append(stage_out_node(settings, [last]))
 
     keys = returned_keys(spec)
-    outputs = [_output_artifact(f) for f in spec.outputs]
+    outputs = [_output_artifact(f) for f in spec.outputs if f.bucket is None]
     if spec.job_directory is not None:
         outputs.append(
             m.Artifact(
@@ -330,7 +342,7 @@ def compile_job(spec: JobSpec, settings: ArgoSettings) -> hw.Workflow:
     )
     template = job_template(
         nodes,
-        _input_artifacts(spec),
+        _input_artifacts(spec, settings),
         outputs,
         settings,
         str(resources.walltime_seconds) if resources.walltime_seconds else None,
@@ -355,7 +367,35 @@ def compile_model(spec: JobSpec, settings: ArgoSettings) -> m.Workflow:
     return cast(m.Workflow, compile_job(spec, settings).build())
 
 
-def _input_artifacts(spec: JobSpec) -> list[m.Artifact]:
+def _store_credentials(settings: ArgoSettings) -> dict[str, tuple[str, str]]:
+    """The pod's keys for Galaxy's object store, from `ArgoSettings.object_store_secret`.
+
+    None without a Secret: boto3 in the pod then finds the pod's own cloud identity.
+    """
+    secret = settings.object_store_secret
+    if not secret:
+        return {}
+    return {"AWS_ACCESS_KEY_ID": (secret, "accesskey"), "AWS_SECRET_ACCESS_KEY": (secret, "secretkey")}
+
+
+def _s3(staged: StagedFile, spec: JobSpec, settings: ArgoSettings) -> m.S3Artifact:
+    """Key-only for the artifact repository; the full location for an object in Galaxy's store."""
+    if staged.bucket is None:
+        return m.S3Artifact(key=staged.key)
+    scheme, _, endpoint = spec.store_endpoints[staged.bucket].partition("://")
+    secret = settings.object_store_secret
+    return m.S3Artifact(
+        bucket=staged.bucket,
+        key=staged.key,
+        endpoint=endpoint,
+        insecure=scheme == "http",
+        access_key_secret=m.SecretKeySelector(name=secret, key="accesskey") if secret else None,
+        secret_key_secret=m.SecretKeySelector(name=secret, key="secretkey") if secret else None,
+        use_sdk_creds=None if secret else True,
+    )
+
+
+def _input_artifacts(spec: JobSpec, settings: ArgoSettings) -> list[m.Artifact]:
     artifacts: list[m.Artifact] = []
     for name, bundle in (("job-directory", spec.job_directory), ("tool-directory", spec.tool_directory)):
         if bundle is not None:
@@ -365,12 +405,12 @@ def _input_artifacts(spec: JobSpec) -> list[m.Artifact]:
             m.Artifact(
                 name=staged.name,
                 path=staged.pod_path,
-                s3=m.S3Artifact(key=staged.key),
+                s3=_s3(staged, spec, settings),
                 archive=_archive(staged),
             )
         )
     checklist = "".join(
-        f"{f.sha256} {f.size} {f.pod_path}\n" for f in spec.inputs if f.kind is StagedKind.DATASET
+        f"{f.sha256 or '-'} {f.size} {f.pod_path}\n" for f in spec.inputs if f.kind is StagedKind.DATASET
     )
     artifacts.append(
         m.Artifact(name="inputs-sha256", path=INPUTS_CHECKLIST, raw=m.RawArtifact(data=checklist))
@@ -379,6 +419,11 @@ def _input_artifacts(spec: JobSpec) -> list[m.Artifact]:
         f"{f.name} {'dir' if f.kind is StagedKind.DIRECTORY else 'file'} {f.pod_path}\n" for f in spec.outputs
     )
     artifacts.append(m.Artifact(name="outputs-list", path=OUTPUTS_LIST, raw=m.RawArtifact(data=expected)))
+    if spec.discard:
+        lines = [f"keep {path}\n" for path in spec.keep] + [f"discard {path}\n" for path in spec.discard]
+        artifacts.append(
+            m.Artifact(name="discard-list", path=DISCARD_LIST, raw=m.RawArtifact(data="".join(lines)))
+        )
     return artifacts
 
 
@@ -396,9 +441,10 @@ def _output_artifact(staged: StagedFile) -> m.Artifact:
 
 
 def _archive(staged: StagedFile) -> m.ArchiveStrategy | None:
-    if staged.kind is StagedKind.DATASET:
-        return m.ArchiveStrategy(none=m.NoneStrategy())
-    return None  # directories: Argo's default tar+gzip, unpacked at the path on load
+    if staged.kind is StagedKind.DIRECTORY:
+        return None  # bundles: Argo's default tar+gzip, unpacked at the path on load
+    # A dataset as is; a prefix object by object (a single object under its own key as is).
+    return m.ArchiveStrategy(none=m.NoneStrategy())
 
 
 def _identity_labels(spec: JobSpec, settings: ArgoSettings) -> dict[str, str]:

@@ -31,6 +31,7 @@ __all__ = [
     "CleanupPolicy",
     "ImagePullPolicy",
     "MetadataMode",
+    "ObjectStoreMode",
     "PodGCStrategy",
     "Submission",
     "params_table_markdown",
@@ -65,6 +66,16 @@ class MetadataMode(StrEnum):
     REMOTE = "remote"
     #: On the Galaxy host after the outputs are downloaded (simplest; costs Galaxy CPU).
     LOCAL = "local"
+
+
+class ObjectStoreMode(StrEnum):
+    """How a job's datasets travel between Galaxy's object store and the pod."""
+
+    #: Default: the Galaxy host uploads inputs to the artifact bucket and downloads outputs.
+    STAGED = "staged"
+    #: Pods read inputs from Galaxy's own S3 object store and write outputs into it; the Galaxy
+    #: host moves metadata and the job directory only (needs ``metadata_strategy: extended``).
+    DIRECT = "direct"
 
 
 class CleanupPolicy(StrEnum):
@@ -144,6 +155,15 @@ def _instance(value: Any) -> str:
     text = _dns_label(value)
     if len(text) > 20:
         raise ValueError("a DNS-1123 label of at most 20 characters (it prefixes every workflow name)")
+    return text
+
+
+def _optional_dns_subdomain(value: Any) -> str:
+    text = _optional_text(value)
+    if text and (len(text) > 253 or not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", text)):
+        raise ValueError(
+            "a Kubernetes object name (lower-case letters, digits, '-', '.'), e.g. galaxy-store-keys"
+        )
     return text
 
 
@@ -447,6 +467,27 @@ class ArgoSettings:
         "path below a host dir is loaded into the pod from the objects below the prefix; other paths "
         "stay as they are (e.g. CVMFS mounted on the nodes).",
     )
+    # -- Galaxy's own object store (direct mode) --
+    object_store: ObjectStoreMode = _setting(
+        ObjectStoreMode.STAGED,
+        _enum(ObjectStoreMode),
+        "`staged`: the Galaxy host uploads inputs and downloads outputs through the artifact bucket. "
+        "`direct`: for datasets in Galaxy's S3 object store (`boto3`, `store_by: uuid`), pods read "
+        "inputs and write outputs in place and the host moves metadata only; needs "
+        "`metadata_strategy: extended` and `metadata: remote`. Other datasets are staged.",
+    )
+    object_store_endpoint: str = _setting(
+        "",
+        _url,
+        "`direct`: S3 endpoint of Galaxy's object store as pods reach it (e.g. an in-cluster "
+        "service); empty: the object store's own `endpoint_url`.",
+    )
+    object_store_secret: str = _setting(
+        "",
+        _optional_dns_subdomain,
+        "`direct`: Kubernetes Secret (keys `accesskey`, `secretkey`) with the pods' credentials for "
+        "Galaxy's object store; empty: the pod's own cloud identity (IRSA, workload identity).",
+    )
     # -- images --
     default_image: str = _setting(
         "debian:bookworm-slim", _text, "Image for tools without a container requirement."
@@ -552,7 +593,11 @@ class ArgoSettings:
             except ValueError as err:
                 shown = _REDACTED if f.metadata["secret"] else raw
                 raise SettingsError(name, shown, str(err)) from None
-        return cls(**values)
+        settings = cls(**values)
+        if settings.object_store is ObjectStoreMode.DIRECT and settings.metadata is not MetadataMode.REMOTE:
+            # Outputs reach Galaxy's store only through the pod's extended set_metadata.
+            raise SettingsError("metadata", settings.metadata.value, "`remote` with `object_store: direct`")
+        return settings
 
     def with_params(self, params: Mapping[str, Any]) -> ArgoSettings:
         """Copy with some params overridden, each parsed as in `from_params`."""

@@ -40,11 +40,15 @@ CONTROL_DIR = f"{POD_ROOT}/.argo"
 #: Version of the JSON form; bumped on incompatible changes so old files fail clearly.
 SPEC_VERSION = 1
 #: Artifact names the compiler uses for itself.
-RESERVED_ARTIFACT_NAMES = frozenset({"job-directory", "tool-directory", "outputs-manifest"})
+RESERVED_ARTIFACT_NAMES = frozenset(
+    {"job-directory", "tool-directory", "outputs-manifest", "inputs-sha256", "outputs-list", "discard-list"}
+)
 
 _ARTIFACT_NAME = re.compile(r"^[a-z0-9][-a-z0-9_]{0,62}$")
 _POD_PATH_CHARS = re.compile(r"^[A-Za-z0-9._/+@=,-]+$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_ENDPOINT = re.compile(r"^https?://[^\s/]+$")
 _JOB_ID = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,39}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAX_KEY_BYTES = 1024
@@ -75,8 +79,14 @@ class StagedFile:
     kind: StagedKind = StagedKind.DATASET
     #: Size in bytes; required for input datasets.
     size: int | None = None
-    #: Hex sha256 of the content; required for input datasets, checked before the tool runs.
+    #: Hex sha256 of the content; required for input datasets from the artifact repository,
+    #: checked before the tool runs.
     sha256: str | None = None
+    #: The bucket of Galaxy's own object store this object lives in (``object_store: direct``);
+    #: ``None``: the artifact repository's. Such an input is read in place (verified by size, and
+    #: by sha256 when Galaxy knows it); such an output is written by the job itself (Galaxy's
+    #: extended set_metadata), so Argo saves no artifact for it.
+    bucket: str | None = None
 
     def validate(self, where: str) -> None:
         """Raise `SpecError` naming ``where`` and the rule a field breaks."""
@@ -95,6 +105,10 @@ class StagedFile:
             raise SpecError(f"{where}.size {self.size!r}: expected a whole number of bytes >= 0")
         if self.sha256 is not None and not _SHA256.match(self.sha256):
             raise SpecError(f"{where}.sha256 {self.sha256!r}: expected 64 lower-case hex digits")
+        if self.bucket is not None and not _BUCKET.match(self.bucket):
+            raise SpecError(
+                f"{where}.bucket {self.bucket!r}: expected an S3 bucket name (3-63 of a-z, 0-9, '.', '-')"
+            )
 
 
 @dataclass(frozen=True)
@@ -162,6 +176,14 @@ class JobSpec:
     job_url: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
+    #: Bucket of Galaxy's object store -> its S3 endpoint as pods reach it (``http(s)://host:port``);
+    #: one entry for every ``bucket`` a staged file names.
+    store_endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: Pod paths (shell globs) stage-out deletes before Argo saves the job directory: what the job
+    #: already wrote to Galaxy's object store itself, so it does not travel back to Galaxy twice.
+    discard: tuple[str, ...] = ()
+    #: Pod paths below `discard` that are kept all the same (Galaxy reads them at finish).
+    keep: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         """Freeze the mappings so a spec cannot change after it was validated."""
@@ -170,6 +192,9 @@ class JobSpec:
         object.__setattr__(self, "annotations", dict(self.annotations))
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "store_endpoints", dict(self.store_endpoints))
+        object.__setattr__(self, "discard", tuple(self.discard))
+        object.__setattr__(self, "keep", tuple(self.keep))
 
     def validate(self) -> JobSpec:
         """Check every field; return ``self`` so callers can chain, raise `SpecError` otherwise."""
@@ -196,7 +221,28 @@ class JobSpec:
             if not isinstance(label, str) or not isinstance(value, str):
                 raise SpecError(f"labels/annotations {label!r}: keys and values must be strings")
         self._validate_staged()
+        self._validate_stores()
         return self
+
+    def _validate_stores(self) -> None:
+        for bucket, endpoint in self.store_endpoints.items():
+            if not isinstance(bucket, str) or not _BUCKET.match(bucket):
+                raise SpecError(f"store_endpoints: {bucket!r} is not an S3 bucket name")
+            if not isinstance(endpoint, str) or not _ENDPOINT.match(endpoint):
+                raise SpecError(
+                    f"store_endpoints[{bucket!r}] {endpoint!r}: expected http(s)://host[:port] with no path"
+                )
+        for where, staged_file in [("inputs", f) for f in self.inputs] + [
+            ("outputs", f) for f in self.outputs
+        ]:
+            if staged_file.bucket is not None and staged_file.bucket not in self.store_endpoints:
+                raise SpecError(
+                    f"{where} ({staged_file.name}): bucket {staged_file.bucket!r} "
+                    "has no entry in store_endpoints"
+                )
+        for name in ("discard", "keep"):
+            for path in getattr(self, name):
+                _check_pod_path(path.replace("*", "x").replace("?", "x"), name)
 
     def _validate_staged(self) -> None:
         staged: list[tuple[str, StagedFile]] = []
@@ -235,11 +281,11 @@ class JobSpec:
                 raise SpecError(f"outputs[{i}] ({staged_file.name}): kind 'prefix' is for inputs only")
         for i, staged_file in enumerate(self.inputs):
             if staged_file.kind is StagedKind.DATASET and (
-                staged_file.sha256 is None or staged_file.size is None
+                staged_file.size is None or (staged_file.sha256 is None and staged_file.bucket is None)
             ):
                 raise SpecError(
                     f"inputs[{i}] ({staged_file.name}): an input dataset needs size and sha256 "
-                    "so the pod can verify what it got"
+                    "(size alone for one read in place from Galaxy's store) so the pod can verify what it got"
                 )
 
     # -- JSON --------------------------------------------------------------------------------
@@ -252,7 +298,7 @@ class JobSpec:
             if isinstance(value, StagedFile):
                 value = _staged_to_dict(value)
             elif isinstance(value, tuple):
-                value = [_staged_to_dict(v) for v in value]
+                value = [v if isinstance(v, str) else _staged_to_dict(v) for v in value]
             elif isinstance(value, Resources):
                 value = {rf.name: getattr(value, rf.name) for rf in fields(Resources)}
             elif isinstance(value, Mapping):
@@ -294,9 +340,14 @@ class JobSpec:
             kwargs[name] = tuple(_staged_from_dict(item, f"{name}[{i}]") for i, item in enumerate(items))
         if "resources" in kwargs:
             kwargs["resources"] = _resources_from_dict(kwargs["resources"])
-        for name in ("env", "labels", "annotations"):
+        for name in ("env", "labels", "annotations", "store_endpoints"):
             if name in kwargs and not isinstance(kwargs[name], Mapping):
                 raise SpecError(f"{name}: expected an object of strings")
+        for name in ("discard", "keep"):
+            if name in kwargs:
+                if not isinstance(kwargs[name], list) or not all(isinstance(p, str) for p in kwargs[name]):
+                    raise SpecError(f"{name}: expected a list of pod paths")
+                kwargs[name] = tuple(kwargs[name])
         return cls(**kwargs).validate()
 
     @classmethod
@@ -320,6 +371,7 @@ def _staged_to_dict(staged_file: StagedFile) -> dict[str, Any]:
         "kind": staged_file.kind.value,
         "size": staged_file.size,
         "sha256": staged_file.sha256,
+        **({"bucket": staged_file.bucket} if staged_file.bucket is not None else {}),
     }
 
 
@@ -345,6 +397,7 @@ def _staged_from_dict(data: Any, where: str) -> StagedFile:
         kind=kind,
         size=data.get("size"),
         sha256=data.get("sha256"),
+        bucket=data.get("bucket"),
     )
 
 

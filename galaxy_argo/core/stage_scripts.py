@@ -11,6 +11,9 @@ signal (OOM, termination) keeps its code so Kubernetes reports the kill as it ha
 Control files, all under `galaxy_argo.core.spec.CONTROL_DIR`:
 
 - ``inputs.sha256``: ``<sha256> <size> <path>`` per input dataset (a raw artifact); stage-in checks.
+  ``-`` for the sha256 checks the size alone (a dataset read in place whose digest Galaxy lacks).
+- ``discard.list``: ``discard <glob>`` / ``keep <path>`` lines (a raw artifact): what stage-out
+  deletes before Argo saves the job directory, because the job wrote it to Galaxy's store itself.
 - ``outputs.list``: ``<name> <file|dir> <path>`` per expected output (a raw artifact); stage-in
   creates the directories, stage-out lists a ``dir`` output's files as ``<name>/<relative path>``.
 - ``<step>.exit``: exit code of a step (``run``, ``metadata``).
@@ -23,6 +26,7 @@ from __future__ import annotations
 from galaxy_argo.core.spec import CONTROL_DIR
 
 __all__ = [
+    "DISCARD_LIST",
     "INPUTS_CHECKLIST",
     "MANIFEST_VERSION",
     "OUTPUTS_LIST",
@@ -37,6 +41,7 @@ __all__ = [
 
 INPUTS_CHECKLIST = f"{CONTROL_DIR}/inputs.sha256"
 OUTPUTS_LIST = f"{CONTROL_DIR}/outputs.list"
+DISCARD_LIST = f"{CONTROL_DIR}/discard.list"
 OUTPUTS_MANIFEST = f"{CONTROL_DIR}/outputs.json"
 #: Where stage-out moves each output after hashing it; Argo saves the output artifacts from here.
 #: Moving (a rename on the shared volume) keeps outputs out of the job-directory tarball, so each
@@ -85,6 +90,7 @@ if [ -f {INPUTS_CHECKLIST} ]; then
     if [ "$got" != "$size" ]; then
       echo "input $path has $got bytes, expected $size" >> "$errors"; continue
     fi
+    [ "$want" = - ] && continue
     have=$(sha256sum < "$path" | cut -d ' ' -f 1)
     [ "$have" = "$want" ] || echo "input $path has sha256 $have, expected $want" >> "$errors"
   done < {INPUTS_CHECKLIST}
@@ -182,6 +188,25 @@ fi
 awk -v version={MANIFEST_VERSION} -v ec="$ec" -v mec="$mec" -v dest={OUTPUTS_MANIFEST}.tmp \\
   '{_MANIFEST_AWK}' "$rows"
 mv {OUTPUTS_MANIFEST}.tmp {OUTPUTS_MANIFEST}
+if [ -f {DISCARD_LIST} ]; then
+  kept="$ctl/kept"
+  rm -rf "$kept" && mkdir -p "$kept"
+  n=0
+  while read -r what path; do
+    [ "$what" = keep ] && [ -e "$path" ] || continue
+    n=$((n + 1)); mkdir -p "$kept/$n" && mv "$path" "$kept/$n/" && echo "$n $path" >> "$kept/list"
+  done < {DISCARD_LIST}
+  while read -r what pattern; do
+    [ "$what" = discard ] || continue
+    for p in $pattern; do if [ -e "$p" ]; then rm -rf "$p"; fi; done
+  done < {DISCARD_LIST}
+  if [ -f "$kept/list" ]; then
+    while read -r n path; do
+      mkdir -p "$(dirname "$path")" && mv "$kept/$n/$(basename "$path")" "$path"
+    done < "$kept/list"
+  fi
+  echo "galaxy-argo stage-out: discarded what the job wrote to its object store"
+fi
 reason=""
 status=0
 if [ "$ec" = null ]; then

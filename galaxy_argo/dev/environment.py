@@ -32,8 +32,10 @@ __all__ = [
     "DEMO_REFERENCE_PREFIX",
     "DEMO_REFERENCE_ROOT",
     "DEMO_TOOLS",
+    "STACK_S3_SECRET",
     "DevEnvironment",
     "demo_data_tables_xml",
+    "direct_params",
     "dev_job_config",
     "metadata_image_map",
     "tool_ids",
@@ -51,6 +53,10 @@ DEMO_REFERENCE_PREFIX = f"{ArgoSettings().key_prefix}/reference/demo"
 
 #: Bucket of Galaxy's own object store in ``--object-store s3`` (the runner's bucket is another).
 GALAXY_STORE_BUCKET = "galaxy-store"
+
+
+#: The stack's Secret with its S3 keys (``accesskey``, ``secretkey``), as the artifact repository uses.
+STACK_S3_SECRET = "galaxy-argo-s3"
 
 
 class ObjectStoreKind(StrEnum):
@@ -99,17 +105,29 @@ def demo_data_tables_xml() -> str:
     )
 
 
+def direct_params() -> dict[str, Any]:
+    """Destination params for ``object_store: direct`` on the stack: Galaxy's store is on its S3.
+
+    The pods' keys come from the stack's Secret; pods share the host's network, so they reach the
+    store at Galaxy's own endpoint (`ArgoSettings.object_store_endpoint` stays empty).
+    """
+    return {"object_store": "direct", "metadata_strategy": "extended", "object_store_secret": STACK_S3_SECRET}
+
+
 def dev_job_config(
     state_dir: Path,
     tool_ids: list[str] | None = None,
     extra_params: dict[str, Any] | None = None,
     extra_environments: dict[str, dict[str, Any]] | None = None,
     tool_environments: dict[str, str] | None = None,
+    object_store_params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Galaxy job config: every tool on ``argo_env`` except uploads; OOM resubmits to more memory.
 
     Environments: ``argo_env`` (default, remote metadata), ``argo_local_metadata``, ``argo_small``
-    (256 MiB, resubmitted to ``argo_big`` after an OOM) and ``argo_big`` (2 GiB).
+    (256 MiB, resubmitted to ``argo_big`` after an OOM), ``argo_big`` (2 GiB) and ``argo_staged``
+    (always staged). ``object_store_params`` (`direct_params`) apply to all but the last two and
+    ``argo_local_metadata``.
     """
     common: dict[str, Any] = {
         "runner": "argo",
@@ -125,10 +143,13 @@ def dev_job_config(
         "reference_data": f"{DEMO_REFERENCE_ROOT}={DEMO_REFERENCE_PREFIX}",
         **(extra_params or {}),
     }
+    staged = dict(common)
+    common = {**common, **(object_store_params or {})}
     environments: dict[str, dict[str, Any]] = {
         "local_env": {"runner": "local"},
         "argo_env": dict(common),
-        "argo_local_metadata": {**common, "metadata": "local"},
+        "argo_staged": staged,
+        "argo_local_metadata": {**staged, "metadata": "local"},
         "argo_small": {
             **common,
             "memory": "256Mi",
@@ -204,16 +225,23 @@ class DevEnvironment:
             ids = tool_ids(self.tool_dirs)
             extra_config: dict[str, Any] = {}
             env: dict[str, str] = {}
+            object_store_params: dict[str, Any] = {}
             if self.object_store is ObjectStoreKind.S3:
                 if self.stack.s3 is None:
                     raise GalaxyArgoError("the embedded stack started without its S3 server")
                 self.stack.s3.ensure_bucket(GALAXY_STORE_BUCKET)  # there already after a restart
                 cache = self.work_dir / "galaxy" / "object_store_cache"
                 extra_config, env = galaxy_s3_object_store(self.stack.info(), cache)
+                object_store_params = direct_params()
             self.galaxy = GalaxyServer(
                 work_dir=self.work_dir / "galaxy",
                 job_config=dev_job_config(
-                    self.state_dir, ids, self.extra_params, self.extra_environments, self.tool_environments
+                    self.state_dir,
+                    ids,
+                    self.extra_params,
+                    self.extra_environments,
+                    self.tool_environments,
+                    object_store_params,
                 ),
                 tool_dirs=list(self.tool_dirs),
                 port=self.port,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from galaxy.job_execution.compute_environment import dataset_path_to_extra_path
-from galaxy.model import MetadataFile
+from galaxy.model import Dataset, MetadataFile
 from galaxy.util.hash_util import HashFunctionNameEnum
 
 from galaxy_argo.clients.staging import Stager, StagingError
@@ -36,9 +36,19 @@ from galaxy_argo.galaxy.compute_env import (
     input_pod_name,
     reference_root,
 )
+from galaxy_argo.galaxy.object_store import (
+    InPlace,
+    StoreError,
+    backend_of,
+    dataset_object,
+    extra_files_prefix,
+    metadata_file_object,
+    refusal,
+)
 
 __all__ = [
     "PLAN_FILE",
+    "DirectStore",
     "JobPlan",
     "OutputTarget",
     "artifact_name",
@@ -79,6 +89,9 @@ class OutputTarget:
     local_path: str
     #: Galaxy's ``Dataset`` id, to record the verified sha256 on it (``None`` in plans saved before).
     dataset_id: int | None = None
+    #: ``object_store: direct``: the bucket of Galaxy's store the job writes the output to itself
+    #: (``key`` is then Galaxy's key); empty: an artifact, downloaded to ``local_path``.
+    bucket: str = ""
 
 
 @dataclass
@@ -117,8 +130,34 @@ class JobPlan:
         return cls(**data)
 
 
+def _is_plain_pod_path(path: str) -> bool:
+    return path.startswith(POD_JOB + "/") and posixpath.normpath(path) == path and not set(path) & set("*?[]")
+
+
 def _human_mib(mib: int) -> str:
     return f"{mib / 1024:g} GiB" if mib >= 1024 else f"{mib} MiB"
+
+
+@dataclass(frozen=True)
+class DirectStore:
+    """``object_store: direct`` for one job: Galaxy's object store and what pods reach it by."""
+
+    #: Galaxy's ``app.object_store``.
+    object_store: Any
+    #: `ArgoSettings.object_store_endpoint` (empty: each backend's own endpoint).
+    endpoint: str
+    #: Whether outputs are written in place (else only inputs are read in place).
+    outputs: bool
+    #: Where each input went and why, for the job's log.
+    notes: list[str] = field(default_factory=list)
+
+    def locate(self, dataset: Any) -> tuple[Any, str | None]:
+        """The backend of ``dataset`` (a ``model.Dataset``) and why it is not usable in place, if so."""
+        backend = backend_of(self.object_store, getattr(dataset, "object_store_id", None))
+        reason = refusal(backend)
+        if reason is None and getattr(dataset, "external_filename", None):
+            reason = "it is a linked file outside the object store"
+        return backend, reason
 
 
 def known_sha256(dataset: Any) -> str | None:
@@ -129,20 +168,66 @@ def known_sha256(dataset: Any) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _InPlaceInput:
+    """An input the pod reads from Galaxy's store: a dataset or metadata file, or an extra-files prefix."""
+
+    place: InPlace
+    pod_path: str
+    kind: StagedKind
+    size: int | None = None
+    sha256: str | None = None
+
+
+def _in_place_inputs(dataset: Any, pod: str, backend: Any, direct: DirectStore) -> list[_InPlaceInput]:
+    """Galaxy's own objects of one input (an HDA): no request but one LIST for its extra files."""
+    inner = dataset.dataset
+    size = inner.file_size if inner.file_size is not None else inner.get_size()
+    found = [
+        _InPlaceInput(
+            dataset_object(backend, inner, direct.endpoint),
+            pod,
+            StagedKind.DATASET,
+            int(size or 0),
+            known_sha256(inner),
+        )
+    ]
+    for value in dataset.metadata.values():
+        if isinstance(value, MetadataFile) and value.uuid is not None:
+            place = metadata_file_object(backend, value, direct.endpoint)
+            meta_pod = posixpath.join(POD_INPUTS, "metadata", posixpath.basename(place.key))
+            found.append(_InPlaceInput(place, meta_pod, StagedKind.PREFIX))
+    extra = extra_files_prefix(backend, inner, direct.endpoint)
+    if extra is not None:
+        found.append(_InPlaceInput(extra, dataset_path_to_extra_path(pod), StagedKind.PREFIX))
+    return found
+
+
 def _job_inputs(
-    job_wrapper: Any, ce: ArgoComputeEnvironment
-) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str]]]:
+    job_wrapper: Any, ce: ArgoComputeEnvironment, direct: DirectStore | None = None
+) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str]], list[_InPlaceInput]]:
     """The input files and the extra-files directories of the job.
 
     Files (datasets, their metadata files) as (host path, pod path, sha256 Galaxy knows or None),
-    directories as (host path, pod path). One pass over the job's input datasets: each is read
-    from Galaxy's database once.
+    directories as (host path, pod path), and with ``direct`` the objects read in place. One pass
+    over the job's input datasets: each is read from Galaxy's database once. A dataset read in
+    place is never asked for its file name, which would download it into Galaxy's cache.
     """
     files: list[tuple[str, str, str | None]] = []
     directories: list[tuple[str, str]] = []
+    in_place: list[_InPlaceInput] = []
     seen: set[str] = set()
     for dataset in job_wrapper.job_io.get_input_datasets(ce.materialized_objects):
         pod = posixpath.join(POD_INPUTS, input_pod_name(dataset))
+        if direct is not None:
+            backend, reason = direct.locate(dataset.dataset)
+            if reason is None:
+                if pod not in seen:
+                    seen.add(pod)
+                    in_place += _in_place_inputs(dataset, pod, backend, direct)
+                    direct.notes.append(f"input dataset {dataset.dataset.id} is read in place")
+                continue
+            direct.notes.append(f"input dataset {dataset.dataset.id} is staged: {reason}")
         local = dataset.get_file_name()
         if local not in seen:
             seen.add(local)
@@ -157,7 +242,7 @@ def _job_inputs(
         inner = dataset.dataset
         if inner is not None and inner.extra_files_path_exists():
             directories.append((inner.extra_files_path, dataset_path_to_extra_path(pod)))
-    return files, directories
+    return files, directories, in_place
 
 
 def _tool_files(tool: Any) -> list[Path]:
@@ -244,8 +329,15 @@ def build_plan(
     attempt: int,
     metadata_command: str | None,
     job_url: str = "",
+    direct: DirectStore | None = None,
+    work_dir_outputs: dict[str, str] | None = None,
 ) -> tuple[JobSpec, JobPlan]:
-    """Upload what the job reads and describe it; the job directory must be complete already."""
+    """Upload what the job reads and describe it; the job directory must be complete already.
+
+    ``direct``: read inputs in Galaxy's S3 store in place and (``direct.outputs``) let the job
+    write its outputs there; ``work_dir_outputs`` maps an output's host path to the pod path of
+    its ``from_work_dir`` source, where a job writing in place leaves it.
+    """
     job = job_wrapper.get_job()
     name = workflow_name(settings.instance, str(job.id), attempt)
     prefix = job_key_prefix(settings, name)
@@ -258,7 +350,22 @@ def build_plan(
     )
     inputs: list[StagedFile] = []
     taken: set[str] = set()
-    input_files, input_directories = _job_inputs(job_wrapper, ce)
+    input_files, input_directories, in_place = _job_inputs(job_wrapper, ce, direct)
+    store_endpoints: dict[str, str] = {}
+    for item in in_place:
+        store_endpoints[item.place.bucket] = item.place.endpoint
+        stem = posixpath.basename(item.pod_path).removesuffix(".dat")
+        inputs.append(
+            StagedFile(
+                artifact_name("in-", stem, taken),
+                item.pod_path,
+                item.place.key,
+                item.kind,
+                size=item.size,
+                sha256=item.sha256,
+                bucket=item.place.bucket,
+            )
+        )
     for local, pod, sha256 in input_files:
         upload = stager.stage_file(Path(local), sha256=sha256)
         plan.uploaded_bytes += upload.size if upload.uploaded else 0
@@ -281,12 +388,34 @@ def build_plan(
     inputs += reference_inputs(stager, sorted(ce.reference_paths), settings.reference_data, taken)
 
     outputs: list[StagedFile] = []
+    discard: tuple[str, ...] = ()
+    keep: tuple[str, ...] = ()
     for dataset_path in job_wrapper.job_io.get_output_fnames():
         local = str(dataset_path)
         out_name = artifact_name("out-", os.path.basename(local).removesuffix(".dat"), taken)
+        pod_path = posixpath.join(POD_JOB, "outputs", os.path.basename(local))
+        if direct is not None and direct.outputs:
+            dataset = job_wrapper.sa_session.get(Dataset, dataset_path.dataset_id)
+            backend, reason = direct.locate(dataset)
+            if reason is not None:
+                raise StoreError(f"output {os.path.basename(local)} cannot be written in place: {reason}")
+            place = dataset_object(backend, dataset, direct.endpoint)
+            store_endpoints[place.bucket] = place.endpoint
+            source = (work_dir_outputs or {}).get(local, pod_path)
+            if source != pod_path and not _is_plain_pod_path(source):
+                continue  # a glob: the pod's set_metadata resolves it; nothing to check by path
+            outputs.append(StagedFile(out_name, source, place.key, bucket=place.bucket))
+            plan.outputs.append(
+                OutputTarget(out_name, place.key, local, dataset_path.dataset_id, place.bucket)
+            )
+            continue
         key = f"{prefix}/out/{out_name}"
-        outputs.append(StagedFile(out_name, posixpath.join(POD_JOB, "outputs", os.path.basename(local)), key))
+        outputs.append(StagedFile(out_name, pod_path, key))
         plan.outputs.append(OutputTarget(out_name, key, local, dataset_path.dataset_id))
+    if direct is not None and direct.outputs:
+        # What the job wrote to Galaxy's store itself stays out of the returned job directory.
+        discard = (f"{POD_JOB}/working", f"{POD_JOB}/outputs/dataset_*")
+        keep = (posixpath.join(POD_JOB, "working", job_wrapper.tool.provided_metadata_file),)
 
     tool = job_wrapper.tool
     tool_directory = _stage_tool_directory(stager, tool, settings)
@@ -319,6 +448,9 @@ def build_plan(
         user=str(getattr(user, "username", "") or getattr(user, "email", "") or ""),
         history_id=str(job.history_id or ""),
         job_url=job_url,
+        store_endpoints=store_endpoints,
+        discard=discard,
+        keep=keep,
     ).validate()
     plan.job_directory_key = returned_keys(spec)["job-directory"]
     return spec, plan

@@ -40,7 +40,6 @@ import os
 import shutil
 import threading
 import time
-from copy import copy
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,9 +59,11 @@ from galaxy_argo.core.compile import compile_model
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.core.metrics import METRICS_PLUGIN, seconds_between, workflow_metrics
 from galaxy_argo.core.outcome import JobOutcome, OutcomeState, deleted_outcome, outcome_of, workflow_condition
-from galaxy_argo.core.settings import ArgoSettings, CleanupPolicy, MetadataMode
+from galaxy_argo.core.settings import ArgoSettings, CleanupPolicy
 from galaxy_argo.galaxy.compute_env import POD_JOB, POD_TOOL, ArgoComputeEnvironment
-from galaxy_argo.galaxy.plan import SHA256, JobPlan, build_plan, known_sha256
+from galaxy_argo.galaxy.metadata import direct_store, metadata_command_for_pod
+from galaxy_argo.galaxy.object_store import backend_of, object_size
+from galaxy_argo.galaxy.plan import SHA256, JobPlan, OutputTarget, build_plan, known_sha256
 
 __all__ = ["ArgoJobRunner", "ArgoJobState"]
 
@@ -306,32 +307,14 @@ class ArgoJobRunner(AsynchronousJobRunner):
         )
         return int(count or 0)
 
-    def _metadata_command(self, job_wrapper: Any, settings: ArgoSettings) -> str | None:
-        """Set up remote metadata (pod paths) before the job directory is uploaded."""
-        if settings.metadata is not MetadataMode.REMOTE or not job_wrapper.requires_setting_metadata:
-            return None
-        work_dir_outputs = {
+    def _work_dir_outputs(self, job_wrapper: Any) -> dict[str, str]:
+        """Output host path -> pod path of its ``from_work_dir`` source."""
+        return {
             str(dest): src
             for src, dest in self.get_work_dir_outputs(
                 job_wrapper, tool_working_directory=f"{POD_JOB}/working"
             )
         }
-        pod_outputs = []
-        for dataset_path in job_wrapper.job_io.get_output_fnames():
-            pod_path = copy(dataset_path)
-            pod_path.false_path = work_dir_outputs.get(str(dataset_path)) or (
-                f"{POD_JOB}/outputs/{os.path.basename(str(dataset_path))}"
-            )
-            pod_outputs.append(pod_path)
-        command = job_wrapper.setup_external_metadata(
-            tmp_dir=job_wrapper.working_directory,
-            output_fnames=pod_outputs,
-            set_extension=False,
-            use_bin=job_wrapper.use_metadata_binary,
-            compute_version_path=f"{POD_JOB}/outputs/COMMAND_VERSION",
-            kwds={"overwrite": False},
-        )
-        return str(command) if command else None
 
     def _submit(self, ajs: ArgoJobState) -> None:
         """Stage, compile and submit with what `queue_job` prepared (kept on ``ajs`` for retries)."""
@@ -341,7 +324,10 @@ class ArgoJobRunner(AsynchronousJobRunner):
         job_wrapper = ajs.job_wrapper
         settings = ajs.settings
         job = job_wrapper.get_job()
-        metadata_command = self._metadata_command(job_wrapper, settings)
+        direct = direct_store(job_wrapper, settings, self.app)
+        metadata_command = metadata_command_for_pod(
+            job_wrapper, settings, self._work_dir_outputs(job_wrapper)
+        )
         script = self.get_job_file(
             job_wrapper,
             working_directory=POD_JOB,
@@ -369,7 +355,11 @@ class ArgoJobRunner(AsynchronousJobRunner):
             attempt=self._attempt(job),
             metadata_command=metadata_command,
             job_url=job_url,
+            direct=direct,
+            work_dir_outputs=self._work_dir_outputs(job_wrapper) if direct is not None else None,
         )
+        for note in direct.notes if direct is not None else ():
+            log.info("(%s) %s", job_wrapper.get_id_tag(), note)
         plan.save(job_wrapper.working_directory)
         name, adopted = connection.argo.submit(compile_model(spec, settings))
         plan.submit_seconds = round(time.monotonic() - ajs.began, 3)
@@ -575,6 +565,9 @@ class ArgoJobRunner(AsynchronousJobRunner):
             entry = files.get(target.name)
             if entry is None:
                 continue  # Galaxy reports a missing output itself (empty dataset / tool error)
+            if target.bucket:
+                self._check_written_in_place(ajs, target, int(entry["size"]))
+                continue
             downloads.append(Download(target.key, Path(target.local_path), entry["size"], entry["sha256"]))
         stager.fetch_all(downloads)
         work = job_wrapper.working_directory
@@ -587,7 +580,28 @@ class ArgoJobRunner(AsynchronousJobRunner):
             # Galaxy reads a missing .ec as success; the pod's own record says otherwise.
             with open(exit_code_file, "w") as handle:
                 handle.write(f"{manifest['exit_code']}\n")
-        self._copy_work_dir_outputs(job_wrapper)
+        if not any(target.bucket for target in plan.outputs):
+            self._copy_work_dir_outputs(job_wrapper)  # in place: the pod's set_metadata did it
+
+    def _check_written_in_place(self, ajs: ArgoJobState, target: OutputTarget, size: int) -> None:
+        """The object the pod wrote has the size the pod recorded (one HEAD, no bytes).
+
+        Galaxy's S3 store logs a refused upload and carries on, leaving the empty object the
+        host created at job setup: without this check such an output would end ``ok`` and empty.
+        """
+        session = ajs.job_wrapper.sa_session
+        dataset = session.get(model.Dataset, target.dataset_id) if target.dataset_id is not None else None
+        backend = backend_of(self.app.object_store, getattr(dataset, "object_store_id", None))
+        stored = object_size(backend, target.key)
+        if stored != size:
+            where = f"s3://{target.bucket}/{target.key}"
+            found = "no object" if stored is None else f"{stored} bytes"
+            secret = ajs.settings.object_store_secret or "the pod's cloud identity"
+            raise GalaxyArgoError(
+                f"output {os.path.basename(target.local_path)} was not written to Galaxy's object store: "
+                f"{where} has {found}, the job wrote {size}; check that {secret} may s3:PutObject "
+                f"on bucket {target.bucket}"
+            )
 
     @staticmethod
     def _record_metrics(ajs: ArgoJobState) -> None:
@@ -614,9 +628,14 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return
         hashes = ajs.connection.stager.hashes
         session = ajs.job_wrapper.sa_session
+        manifest = (ajs.outcome.manifest if ajs.outcome else None) or {}
+        pod_digests = {f["name"]: f.get("sha256") for f in manifest.get("files", [])}
         for target in ajs.plan.outputs:
             try:
-                digest = hashes.known(Path(target.local_path)) if target.dataset_id is not None else None
+                if target.bucket:
+                    digest = pod_digests.get(target.name)  # the size in the store was checked
+                else:
+                    digest = hashes.known(Path(target.local_path)) if target.dataset_id is not None else None
             except OSError:
                 continue
             dataset = session.get(model.Dataset, target.dataset_id) if digest else None

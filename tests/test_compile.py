@@ -9,7 +9,7 @@ import pytest
 
 from galaxy_argo.core._hera import models as m
 from galaxy_argo.core.compile import INFRA_RETRY_EXPRESSION, compile_job, compile_model, cpu_quantity
-from galaxy_argo.core.errors import CompileError
+from galaxy_argo.core.errors import CompileError, SettingsError
 from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.core.spec import JobSpec
 from galaxy_argo.core.yamlio import dump_yaml
@@ -248,6 +248,10 @@ def test_no_credentials_in_the_workflow() -> None:
     for name in CASES:
         text = dump_yaml(compiled(name, **settings))
         assert "MARKER" not in text
+        if name == "object-store-direct":
+            # References to the Secret holding the pods' keys for Galaxy's store, never keys.
+            assert set(re.findall(r"name: (galaxy-store-keys)", text)) == {"galaxy-store-keys"}
+            continue
         assert "accessKeySecret" not in text and "secretKeySecret" not in text
 
 
@@ -257,3 +261,47 @@ def test_missing_default_image_is_a_compile_error() -> None:
     object.__setattr__(settings, "default_image", "")
     with pytest.raises(CompileError, match="job 4: the tool has no container and no default_image"):
         compile_job(spec, settings)
+
+
+# -- object_store: direct ----------------------------------------------------------------------------
+
+
+def _direct(params: dict[str, str]) -> dict:
+    case = CASES["object-store-direct"]
+    spec = JobSpec.from_dict(case["spec"])
+    return compile_job(spec, ArgoSettings.from_params({**case["params"], **params})).to_dict()
+
+
+def test_in_place_objects_name_their_bucket_endpoint_and_secret_and_outputs_get_no_artifact() -> None:
+    workflow = _direct({})
+    template = workflow["spec"]["templates"][0]
+    by_name = {a["name"]: a for a in template["inputs"]["artifacts"]}
+    s3 = by_name["in-dataset_135ee48a4f51470cae2fce8bd78799e6"]["s3"]
+    assert s3["bucket"] == "galaxy-store" and s3["endpoint"] == "seaweedfs.galaxy.svc:8333"
+    assert s3["insecure"] is True
+    assert s3["accessKeySecret"] == {"name": "galaxy-store-keys", "key": "accesskey"}
+    assert by_name["in-dataset_9"]["s3"] == {"key": CASES["object-store-direct"]["spec"]["inputs"][3]["key"]}
+    saved = {a["name"] for a in template["outputs"]["artifacts"]}
+    assert saved == {"job-directory", "outputs-manifest"}  # set_metadata wrote the output itself
+    metadata = next(c for c in template["containerSet"]["containers"] if c["name"] == "metadata")
+    assert {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in metadata["env"] if "valueFrom" in e} == {
+        "AWS_ACCESS_KEY_ID": "galaxy-store-keys",
+        "AWS_SECRET_ACCESS_KEY": "galaxy-store-keys",
+    }
+    run = next(c for c in template["containerSet"]["containers"] if c["name"] == "run")
+    assert all("valueFrom" not in e for e in run.get("env", [])), "the tool never sees the store's keys"
+    assert "inputs.sha256" in str(template) and "- 1073741824 /galaxy/inputs/" in str(template)
+
+
+def test_without_a_secret_pods_use_their_cloud_identity() -> None:
+    workflow = _direct({"object_store_secret": ""})
+    template = workflow["spec"]["templates"][0]
+    s3 = next(a["s3"] for a in template["inputs"]["artifacts"] if a["name"].startswith("in-dataset_135"))
+    assert s3.get("useSDKCreds") is True and "accessKeySecret" not in s3
+    metadata = next(c for c in template["containerSet"]["containers"] if c["name"] == "metadata")
+    assert all("valueFrom" not in e for e in metadata.get("env", []))
+
+
+def test_direct_mode_needs_remote_metadata() -> None:
+    with pytest.raises(SettingsError, match="`remote` with `object_store: direct`"):
+        ArgoSettings.from_params({"object_store": "direct", "metadata": "local"})

@@ -177,3 +177,49 @@ def test_validate_catches_objects_built_in_python() -> None:
     )
     with pytest.raises(SpecError, match="needs size and sha256"):
         spec.validate()
+
+
+# -- object_store: direct ----------------------------------------------------------------------------
+
+IN_PLACE = {
+    "name": "in-x",
+    "pod_path": "/galaxy/inputs/dataset_x.dat",
+    "key": "1/3/5/dataset_135e.dat",
+    "bucket": "galaxy-store",
+    "size": 3,
+}
+
+
+def test_an_input_read_in_place_needs_its_size_but_not_its_sha256() -> None:
+    spec = JobSpec.from_dict(minimal(inputs=[IN_PLACE], store_endpoints={"galaxy-store": "http://s3.svc:8333"}))
+    assert spec.inputs[0].bucket == "galaxy-store" and spec.inputs[0].sha256 is None
+    with pytest.raises(SpecError, match="needs size"):
+        JobSpec.from_dict(
+            minimal(inputs=[{**IN_PLACE, "size": None}], store_endpoints={"galaxy-store": "http://s3.svc:8333"})
+        )
+    with pytest.raises(SpecError, match="needs size and sha256"):
+        JobSpec.from_dict(minimal(inputs=[{k: v for k, v in IN_PLACE.items() if k != "bucket"}]))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"inputs": [IN_PLACE]}, "bucket 'galaxy-store' has no entry in store_endpoints"),
+        ({"store_endpoints": {"galaxy-store": "s3.svc:8333"}}, r"expected http\(s\)://host\[:port\]"),
+        ({"store_endpoints": {"galaxy-store": "http://s3.svc/path"}}, "with no path"),
+        ({"store_endpoints": {"Not_A_Bucket": "http://s3.svc"}}, "is not an S3 bucket name"),
+        ({"inputs": [{**IN_PLACE, "bucket": "UPPER"}]}, "expected an S3 bucket name"),
+        ({"discard": ["/etc/passwd"]}, "expected an absolute path below /galaxy/"),
+        ({"keep": ["/galaxy/job/../x"]}, "normalised"),
+        ({"discard": "/galaxy/job/working"}, "discard: expected a list of pod paths"),
+    ],
+)
+def test_bad_object_store_fields_are_named(overrides: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        JobSpec.from_dict(minimal(**overrides))
+
+
+def test_discard_globs_are_pod_paths() -> None:
+    spec = JobSpec.from_dict(minimal(discard=["/galaxy/job/outputs/dataset_*"], keep=["/galaxy/job/working/x"]))
+    assert spec.discard == ("/galaxy/job/outputs/dataset_*",)
+    assert JobSpec.from_dict(spec.to_dict()) == spec

@@ -31,6 +31,7 @@ from galaxy_argo.core.compile import step_node
 from galaxy_argo.core.settings import ArgoSettings
 from galaxy_argo.core.spec import CONTROL_DIR, POD_ROOT
 from galaxy_argo.core.stage_scripts import (
+    DISCARD_LIST,
     INPUTS_CHECKLIST,
     MANIFEST_VERSION,
     OUTPUTS_LIST,
@@ -528,3 +529,46 @@ def test_pod_returns_partial_outputs_of_a_failed_tool(pod: Pod) -> None:
         "missing": ["never"],
     }
     assert pod.termination_message() == "tool exited with code 3"
+
+
+# -- object_store: direct ----------------------------------------------------------------------------
+
+
+def test_stage_in_checks_only_the_size_of_an_input_without_a_digest(pod: Pod) -> None:
+    """A dataset read in place from Galaxy's store whose sha256 Galaxy does not know: ``-``."""
+    good, short = f"{POD_ROOT}/inputs/good.dat", f"{POD_ROOT}/inputs/short.dat"
+    pod.write(good, b"0123456789")
+    pod.write(short, b"01234")
+    pod.write(INPUTS_CHECKLIST, checklist(("-", 10, good)))
+    assert pod.run(STAGE_IN).returncode == 0
+
+    pod.write(INPUTS_CHECKLIST, checklist(("-", 10, good), ("-", 10, short)))
+    result = pod.run(STAGE_IN)
+    assert result.returncode == 1
+    assert pod.termination_message() == f"input {short} has 5 bytes, expected 10;"
+
+
+def test_stage_out_discards_what_the_job_wrote_to_its_store_but_keeps_what_galaxy_reads(pod: Pod) -> None:
+    job = f"{POD_ROOT}/job"
+    output = f"{job}/outputs/dataset_abc.dat"
+    pod.write(output, b"pushed by set_metadata\n")
+    pod.write(f"{job}/outputs/dataset_abc_files/part.txt", b"extra\n")
+    pod.write(f"{job}/outputs/tool_stdout", b"stdout\n")
+    pod.write(f"{job}/working/galaxy.json", b"{}\n")
+    pod.write(f"{job}/working/out/part_1.txt", b"discovered\n")
+    pod.write(f"{job}/metadata/outputs_populated/datasets_attrs.txt", b"[]")
+    pod.write(OUTPUTS_LIST, outputs_list(("out-abc", "file", output)))
+    pod.write(step_exit_file("run"), "0\n")
+    pod.write(step_exit_file("metadata"), "0\n")
+    pod.write(
+        DISCARD_LIST,
+        f"keep {job}/working/galaxy.json\ndiscard {job}/working\ndiscard {job}/outputs/dataset_*\n",
+    )
+
+    result = pod.run(STAGE_OUT)
+
+    assert result.returncode == 0, result.stderr
+    assert pod.manifest()["files"] == [file_entry("out-abc", output, b"pushed by set_metadata\n")]
+    left = sorted(str(p.relative_to(pod.host(job))) for p in pod.host(job).rglob("*") if p.is_file())
+    assert left == ["metadata/outputs_populated/datasets_attrs.txt", "outputs/tool_stdout", "working/galaxy.json"]
+    assert pod.host(f"{job}/working/galaxy.json").read_bytes() == b"{}\n"

@@ -284,7 +284,9 @@ def test_in_place_objects_name_their_bucket_endpoint_and_secret_and_outputs_get_
     saved = {a["name"] for a in template["outputs"]["artifacts"]}
     assert saved == {"job-directory", "outputs-manifest"}  # set_metadata wrote the output itself
     metadata = next(c for c in template["containerSet"]["containers"] if c["name"] == "metadata")
-    assert {e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in metadata["env"] if "valueFrom" in e} == {
+    assert {
+        e["name"]: e["valueFrom"]["secretKeyRef"]["name"] for e in metadata["env"] if "valueFrom" in e
+    } == {
         "AWS_ACCESS_KEY_ID": "galaxy-store-keys",
         "AWS_SECRET_ACCESS_KEY": "galaxy-store-keys",
     }

@@ -58,6 +58,31 @@ MANIFEST = {"version": 1, "exit_code": 0, "metadata_exit_code": None, "files": [
             OutcomeState.IMAGE_PULL,
             "the container image could not be pulled: ImagePullBackOff: Back-off pulling",
         ),
+        # Kubelet's CreateContainerConfigError as Argo 4.1's getPendingReason puts it on the node.
+        (
+            wf(
+                "Running",
+                pod_phase="Pending",
+                pod_message='CreateContainerConfigError: secret "galaxy-store-keys" not found',
+            ),
+            OutcomeState.CONTAINER_CONFIG,
+            'the job\'s pod cannot create its containers: secret "galaxy-store-keys" not found '
+            "(CreateContainerConfigError); the Secret and key must exist in the workflow's namespace",
+        ),
+        (
+            wf(
+                "Running",
+                pod_phase="Pending",
+                pod_message="CreateContainerConfigError: couldn't find key accesskey in Secret galaxy/keys",
+            ),
+            OutcomeState.CONTAINER_CONFIG,
+            "cannot create its containers: couldn't find key accesskey in Secret galaxy/keys (Create",
+        ),
+        (
+            wf("Failed", 'CreateContainerConfigError: secret "keys" not found'),
+            OutcomeState.CONTAINER_CONFIG,
+            'cannot create its containers: secret "keys" not found (CreateContainerConfigError)',
+        ),
         (wf("Running"), OutcomeState.RUNNING, ""),
         # The poll's LIST, projected without nodes: Argo's PodRunning condition says which.
         (
@@ -165,3 +190,10 @@ def test_missing_fields_are_tolerated() -> None:
 def test_deleted() -> None:
     outcome = deleted_outcome("galaxy-main-7")
     assert outcome.state is OutcomeState.DELETED and "galaxy-main-7 was deleted in Argo" in outcome.reason
+
+
+def test_the_states_argo_leaves_running_are_the_pods_that_never_start() -> None:
+    # Neither Argo nor the kubelet gives up on them: the runner stops the workflow.
+    stuck = {state for state in OutcomeState if state.leaves_workflow_running}
+    assert stuck == {OutcomeState.IMAGE_PULL, OutcomeState.CONTAINER_CONFIG}
+    assert all(state.finished for state in stuck)

@@ -191,11 +191,15 @@ IN_PLACE = {
 
 
 def test_an_input_read_in_place_needs_its_size_but_not_its_sha256() -> None:
-    spec = JobSpec.from_dict(minimal(inputs=[IN_PLACE], store_endpoints={"galaxy-store": "http://s3.svc:8333"}))
+    spec = JobSpec.from_dict(
+        minimal(inputs=[IN_PLACE], store_endpoints={"galaxy-store": "http://s3.svc:8333"})
+    )
     assert spec.inputs[0].bucket == "galaxy-store" and spec.inputs[0].sha256 is None
     with pytest.raises(SpecError, match="needs size"):
         JobSpec.from_dict(
-            minimal(inputs=[{**IN_PLACE, "size": None}], store_endpoints={"galaxy-store": "http://s3.svc:8333"})
+            minimal(
+                inputs=[{**IN_PLACE, "size": None}], store_endpoints={"galaxy-store": "http://s3.svc:8333"}
+            )
         )
     with pytest.raises(SpecError, match="needs size and sha256"):
         JobSpec.from_dict(minimal(inputs=[{k: v for k, v in IN_PLACE.items() if k != "bucket"}]))
@@ -220,6 +224,8 @@ def test_bad_object_store_fields_are_named(overrides: dict, message: str) -> Non
 
 
 def test_discard_globs_are_pod_paths() -> None:
-    spec = JobSpec.from_dict(minimal(discard=["/galaxy/job/outputs/dataset_*"], keep=["/galaxy/job/working/x"]))
+    spec = JobSpec.from_dict(
+        minimal(discard=["/galaxy/job/outputs/dataset_*"], keep=["/galaxy/job/working/x"])
+    )
     assert spec.discard == ("/galaxy/job/outputs/dataset_*",)
     assert JobSpec.from_dict(spec.to_dict()) == spec

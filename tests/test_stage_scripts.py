@@ -570,5 +570,9 @@ def test_stage_out_discards_what_the_job_wrote_to_its_store_but_keeps_what_galax
     assert result.returncode == 0, result.stderr
     assert pod.manifest()["files"] == [file_entry("out-abc", output, b"pushed by set_metadata\n")]
     left = sorted(str(p.relative_to(pod.host(job))) for p in pod.host(job).rglob("*") if p.is_file())
-    assert left == ["metadata/outputs_populated/datasets_attrs.txt", "outputs/tool_stdout", "working/galaxy.json"]
+    assert left == [
+        "metadata/outputs_populated/datasets_attrs.txt",
+        "outputs/tool_stdout",
+        "working/galaxy.json",
+    ]
     assert pod.host(f"{job}/working/galaxy.json").read_bytes() == b"{}\n"

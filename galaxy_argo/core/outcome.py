@@ -77,6 +77,8 @@ class OutcomeState(StrEnum):
     BAD_INPUT = "bad_input"
     #: The container image could not be pulled.
     IMAGE_PULL = "image_pull"
+    #: A container could not be created: a Secret (or a key in it) its env names is missing.
+    CONTAINER_CONFIG = "container_config"
     #: Evicted, preempted or its node went away, after the retries Argo was allowed.
     EVICTED = "evicted"
     #: Stopped or terminated in Argo.
@@ -90,6 +92,15 @@ class OutcomeState(StrEnum):
     def finished(self) -> bool:
         """True once nothing more will happen in Argo."""
         return self not in (OutcomeState.QUEUED, OutcomeState.RUNNING)
+
+    @property
+    def leaves_workflow_running(self) -> bool:
+        """Argo keeps the workflow Running, its pod Pending for ever: the runner must stop it.
+
+        Neither Argo nor the kubelet gives up on an image that cannot be pulled or a Secret that
+        is missing; both retry until the pod is deleted.
+        """
+        return self in (OutcomeState.IMAGE_PULL, OutcomeState.CONTAINER_CONFIG)
 
 
 @dataclass(frozen=True)
@@ -112,6 +123,20 @@ class JobOutcome:
 
 _IMAGE_PULL = re.compile(r"(ImagePullBackOff|ErrImagePull|InvalidImageName|ErrImageNeverPull)[: ]*(.*)")
 _IMAGE_PULL_REASON = "the container image could not be pulled: {detail}"
+# Kubelet's waiting reason when a container's env names a missing Secret or key; Argo shows
+# "CreateContainerConfigError: secret \"NAME\" not found" (or "couldn't find key KEY in Secret
+# NAMESPACE/NAME") on the Pending pod node. The detail names the Secret and never holds a value.
+_CONTAINER_CONFIG = re.compile(r"CreateContainerConfigError[: ]*(.*)")
+_CONTAINER_CONFIG_REASON = (
+    "the job's pod cannot create its containers: {detail} (CreateContainerConfigError); the Secret "
+    "and key must exist in the workflow's namespace"
+)
+#: Messages of Pending pods that will not start by themselves (`OutcomeState.leaves_workflow_running`):
+#: pattern, state, reason template, and the group that is the detail (None: the whole message).
+_NEVER_STARTS: tuple[tuple[re.Pattern[str], OutcomeState, str, int | None], ...] = (
+    (_IMAGE_PULL, OutcomeState.IMAGE_PULL, _IMAGE_PULL_REASON, None),
+    (_CONTAINER_CONFIG, OutcomeState.CONTAINER_CONFIG, _CONTAINER_CONFIG_REASON, 1),
+)
 
 # (pattern on the failing node's message, state, reason template). First match wins.
 _RULES: tuple[tuple[re.Pattern[str], OutcomeState, str], ...] = (
@@ -142,6 +167,7 @@ _RULES: tuple[tuple[re.Pattern[str], OutcomeState, str], ...] = (
         "setting output metadata failed (exit code {detail})",
     ),
     (_IMAGE_PULL, OutcomeState.IMAGE_PULL, _IMAGE_PULL_REASON),
+    (_CONTAINER_CONFIG, OutcomeState.CONTAINER_CONFIG, _CONTAINER_CONFIG_REASON),
     (
         re.compile(r"(?i)(evict\w*|low on resource|preempt\w*|node shutdown|imminent node shutdown).*"),
         OutcomeState.EVICTED,
@@ -246,10 +272,11 @@ def outcome_of(workflow: Mapping[str, Any], *, memory_limit: str = "", walltime:
         return replace(base, state=OutcomeState.RUNNING)
     if phase in ("", "Pending") or (phase == "Running" and waiting):
         pending = str(last.get("message") or "") if last is not None else ""
-        if _IMAGE_PULL.search(pending):  # Argo leaves such pods Pending: report it, the runner decides
-            return replace(
-                base, state=OutcomeState.IMAGE_PULL, reason=_IMAGE_PULL_REASON.format(detail=pending)
-            )
+        for pattern, state, template, group in _NEVER_STARTS:
+            match = pattern.search(pending)
+            if match:  # Argo leaves such pods Pending for ever: finished for us, stopped by the runner
+                detail = (match.group(group) if group is not None else "") or pending
+                return replace(base, state=state, reason=template.format(detail=detail))
         return replace(base, reason=pending)
     if phase == "Running":
         return replace(base, state=OutcomeState.RUNNING)

@@ -489,8 +489,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
             return False
         ajs.runner_state = _RUNNER_STATE.get(outcome.state, JobState.runner_states.UNKNOWN_ERROR)
         ajs.fail_message = f"The job failed in Argo: {outcome.reason}"
-        # An image-pull failure leaves the workflow pending: stop it; others have already ended.
-        ajs.stop_job = outcome.state is OutcomeState.IMAGE_PULL
+        # A pod that cannot start (image pull, missing Secret) leaves the workflow running: stop it.
+        ajs.stop_job = outcome.state.leaves_workflow_running
         log.info("(%s) %s: %s", ajs.job_wrapper.get_id_tag(), ajs.job_id, outcome.reason)
         self._note_failure(ajs, outcome)
         self.mark_as_failed(ajs)

@@ -54,6 +54,8 @@ class S3Location:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    #: ``useSDKCreds``: no keys given; the SDK's credential chain of the pod (here: the engine's).
+    sdk_credentials: bool = False
 
 
 @dataclass
@@ -93,6 +95,9 @@ class ArtifactRepositories:
     def locate(self, s3: dict[str, Any], repository: dict[str, Any]) -> S3Location:
         """Fill what a key-only artifact leaves out from the repository, as Argo's Relocate does."""
         repo_s3 = repository.get("s3") or {}
+        if s3.get("useSDKCreds"):
+            # The artifact brings its own identity: the repository's keys are not for it.
+            repo_s3 = {k: v for k, v in repo_s3.items() if k not in ("accessKeySecret", "secretKeySecret")}
         merged = {**repo_s3, **{k: v for k, v in s3.items() if v not in (None, "")}}
         if "key" not in s3:
             raise ArtifactError("S3 artifact without a key")
@@ -106,6 +111,7 @@ class ArtifactRepositories:
             access_key=self._secret(merged.get("accessKeySecret")),
             secret_key=self._secret(merged.get("secretKeySecret")),
             region=merged.get("region") or "us-east-1",
+            sdk_credentials=bool(merged.get("useSDKCreds")),
         )
 
     def client(self, loc: S3Location) -> Any:

@@ -8,6 +8,19 @@ reasons per container, the main container's exit code and the outputs the wait c
 Containers get their own writable directories for paths that are not on a volume (``/tmp`` and
 the parent directories of their input/output paths), standing in for a container's writable
 root filesystem, so an output written to ``/tmp/x`` can be saved after the container exited.
+
+Pods share the host's network namespace, as ``hostNetwork: true`` pods share their node's: a
+pod reaches the stack's S3 at the same ``127.0.0.1`` address the engine's artifact code uses, so a
+container that talks to S3 itself (Galaxy's set-metadata) needs no other endpoint. Unlike a
+cluster, pods get no address of their own; per-pod network namespaces with user-mode networking
+(``slirp4netns``) are future work, for interactive tools that serve ports.
+
+Environments are resolved like the kubelet's (`galaxy_argo.local.container_env`), after init and
+before any container starts: while a Secret or key is missing the pod stays Pending with
+``CreateContainerConfigError: <kubelet's message>`` (reported through ``on_waiting``) and is
+retried until it appears, the pod is cancelled or its deadline passes. On a cluster the pod's
+other containers would start meanwhile; here none does, which a job cannot tell apart (its
+steps wait on each other anyway).
 """
 
 from __future__ import annotations
@@ -27,12 +40,21 @@ from typing import Any
 
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.local.artifacts import ArtifactError, ArtifactRepositories, load_artifact, save_artifact
+from galaxy_argo.local.container_env import (
+    CREATE_CONTAINER_CONFIG_ERROR,
+    ContainerConfigError,
+    UnsupportedEnvError,
+    container_environment,
+)
 from galaxy_argo.local.sandbox import ContainerSpec, ImageMap, Mount, SandboxError, TerminatedReason, start
 
 __all__ = ["PodError", "PodRequest", "PodResult", "run_pod"]
 
 _RESULT_LIMIT = 256 * 1024
 _DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+#: Seconds between attempts to create containers whose Secret is missing. The kubelet's pod workers
+#: retry a failed sync after 10 s; sooner here, as a lookup costs nothing.
+_CONFIG_RETRY_SECONDS = 1.0
 _QUANTITY = re.compile(r"^([0-9.]+)([A-Za-z]*)$")
 _UNITS = {
     "": 1,
@@ -253,8 +275,16 @@ def _capture_dirs(layout: _Layout, container: str, paths: list[str]) -> set[str]
     return dirs
 
 
-def run_pod(request: PodRequest, on_started: Callable[[], None] | None = None) -> PodResult:
-    """Run the pod to completion (or cancellation); never raises for the pod's own failures."""
+def run_pod(
+    request: PodRequest,
+    on_started: Callable[[], None] | None = None,
+    on_waiting: Callable[[str], None] | None = None,
+) -> PodResult:
+    """Run the pod to completion (or cancellation); never raises for the pod's own failures.
+
+    ``on_started`` is called once the containers are created (the pod runs), ``on_waiting`` with
+    the Pending reason each time it changes while they cannot be (a Secret missing).
+    """
     started = _iso()
     logs: dict[str, Path] = {}
     template = request.template
@@ -284,11 +314,14 @@ def run_pod(request: PodRequest, on_started: Callable[[], None] | None = None) -
             return PodResult(
                 "Error", f"init: failed to load artifacts: {err}", None, [], {}, started, _iso(), logs
             )
-    if on_started:
-        on_started()
 
     deadline_s = template.get("activeDeadlineSeconds")
     deadline = time.monotonic() + float(deadline_s) if deadline_s not in (None, "") else None
+    environments = _environments(request, containers, deadline, on_waiting)
+    if isinstance(environments, PodResult):
+        return PodResult(environments.phase, environments.message, None, [], {}, started, _iso(), logs)
+    if on_started:
+        on_started()
     outcomes: list[ContainerOutcome] = []
     failed: set[str] = set()
     stop_reason = ""
@@ -301,7 +334,9 @@ def run_pod(request: PodRequest, on_started: Callable[[], None] | None = None) -
             outcomes.append(ContainerOutcome(name, 64 if blocked else 143, "Error", reason_text, now, now))
             failed.add(name)
             continue
-        outcome, stop_reason = _run_container(request, layout, container, main, main_paths, deadline, logs)
+        outcome, stop_reason = _run_container(
+            request, layout, container, environments[name], main, main_paths, deadline, logs
+        )
         outcomes.append(outcome)
         if outcome.exit_code != 0:
             failed.add(name)
@@ -332,10 +367,45 @@ def run_pod(request: PodRequest, on_started: Callable[[], None] | None = None) -
     return PodResult(phase, message, main_outcome.exit_code, outcomes, result_outputs, started, _iso(), logs)
 
 
+def _environments(
+    request: PodRequest,
+    containers: list[dict[str, Any]],
+    deadline: float | None,
+    on_waiting: Callable[[str], None] | None,
+) -> dict[str, dict[str, str]] | PodResult:
+    """Each container's environment, waiting while a Secret is missing; or how the pod ended.
+
+    The reason reported is the first failing container's in name order, as Argo takes the first
+    waiting one of the kubelet's container statuses, which are sorted by name.
+    """
+    reported = ""
+    while True:
+        try:
+            return {
+                c["name"]: container_environment(c, request.repos.secrets, request.namespace)
+                for c in sorted(containers, key=lambda c: str(c["name"]))
+            }
+        except UnsupportedEnvError as err:
+            return PodResult("Error", str(err), None, [], {}, "", "", {})
+        except ContainerConfigError as err:
+            waiting = f"{CREATE_CONTAINER_CONFIG_ERROR}: {err}"
+        if waiting != reported and on_waiting is not None:
+            on_waiting(waiting)
+        reported = waiting
+        timeout = _CONFIG_RETRY_SECONDS
+        if deadline is not None:
+            timeout = max(0.0, min(timeout, deadline - time.monotonic()))
+        if request.cancel.wait(timeout):
+            return PodResult("Failed", request.cancel_reason, None, [], {}, "", "", {})
+        if deadline is not None and time.monotonic() >= deadline:
+            return PodResult("Failed", _DEADLINE_MESSAGE, None, [], {}, "", "", {})
+
+
 def _run_container(
     request: PodRequest,
     layout: _Layout,
     container: dict[str, Any],
+    env: dict[str, str],
     main: str,
     main_paths: list[str],
     deadline: float | None,
@@ -357,7 +427,6 @@ def _run_container(
         script.write_text(container["_source"])
         mounts.append(Mount(script, f"/argo/staging/{name}-script", read_only=True))
         argv = [str(a) for a in (container.get("command") or ["sh"])] + [f"/argo/staging/{name}-script"]
-    env = {e["name"]: str(e.get("value", "")) for e in container.get("env") or [] if "name" in e}
     limits = (container.get("resources") or {}).get("limits") or {}
     memory = int(parse_quantity(limits["memory"])) if "memory" in limits else None
     termination = request.pod_dir / "termination" / name
@@ -374,6 +443,7 @@ def _run_container(
         termination_log=termination,
         # No ``command``: the image's entrypoint runs with ``args`` (the image map knows it).
         use_entrypoint=not container.get("command") and "_source" not in container,
+        network=True,  # the host's, as a hostNetwork pod (module docstring)
     )
     try:
         running = start(spec, request.image_map)

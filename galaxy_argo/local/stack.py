@@ -5,11 +5,16 @@ same way. Everything lives under one state directory, so stopping and starting a
 directory keeps every workflow, template, object and credential:
 
     <state>/credentials.json   S3 keys and the API token (mode 600), made on first start
+    <state>/s3-identities.json keys of the extra S3 identities (mode 600), made when first declared
     <state>/seaweedfs/         SeaweedFS data
     <state>/objects/           workflows and templates (galaxy_argo.local.store)
     <state>/pods/              pod volumes and logs
     <state>/server.json        where the running server and S3 listen (for clients)
     <state>/kubeconfig.yaml    the same server as a Kubernetes API (submission: kubernetes)
+
+Extra S3 identities (``s3_identities``: Secret name -> SeaweedFS actions) stand for the
+credentials a pod may be given on a cluster: each is a Secret the engine's pods can name in
+``secretKeyRef``, with keys that only allow its actions.
 """
 
 from __future__ import annotations
@@ -25,8 +30,8 @@ from galaxy_argo.core.naming import EMBEDDED_KUBECONFIG, EMBEDDED_SERVER_INFO
 from galaxy_argo.core.yamlio import dump_yaml
 from galaxy_argo.local.artifacts import ArtifactRepositories
 from galaxy_argo.local.controller.engine import Engine, EngineConfig
-from galaxy_argo.local.process import kept_secrets
-from galaxy_argo.local.s3 import SeaweedS3
+from galaxy_argo.local.process import kept_secrets, write_private_json
+from galaxy_argo.local.s3 import S3Identity, SeaweedS3
 from galaxy_argo.local.sandbox import ImageMap
 from galaxy_argo.local.server import ArgoAPIServer
 from galaxy_argo.local.store import ObjectStore
@@ -102,6 +107,29 @@ def _credentials(state_dir: Path) -> dict[str, str]:
     )
 
 
+def _identities(state_dir: Path, declared: dict[str, list[str]]) -> list[S3Identity]:
+    """The declared identities with their keys: kept in ``s3-identities.json``, made for new names.
+
+    Keys stay the same across restarts (a pod's Secret, a test's client stay valid); the file is
+    rewritten (mode 600, then renamed into place) only when a new name needs keys.
+    """
+    path = state_dir / "s3-identities.json"
+    try:
+        keys: dict[str, dict[str, str]] = json.loads(path.read_text())
+    except FileNotFoundError:
+        keys = {}
+    missing = [name for name in declared if name not in keys]
+    for name in missing:
+        access_key = "GI" + secrets.token_hex(9).upper()
+        keys[name] = {"access_key": access_key, "secret_key": secrets.token_urlsafe(30)}
+    if missing:
+        write_private_json(path, keys)
+    return [
+        S3Identity(name, tuple(actions), keys[name]["access_key"], keys[name]["secret_key"])
+        for name, actions in declared.items()
+    ]
+
+
 @dataclass
 class EmbeddedStack:
     """Start with `start` (or ``with``), stop with `stop`; all on 127.0.0.1."""
@@ -115,6 +143,9 @@ class EmbeddedStack:
     #: Extra ``artifact-repositories``-style ConfigMaps: name -> key -> repository document.
     extra_repositories: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     image_map: ImageMap | None = None
+    #: Extra S3 identities, each also a Secret of the engine: Secret name -> SeaweedFS actions,
+    #: e.g. ``{"galaxy-store-reader": ["Read:galaxy-store", "List:galaxy-store"]}``.
+    s3_identities: dict[str, list[str]] = field(default_factory=dict)
     s3: SeaweedS3 | None = field(default=None, init=False)
     engine: Engine | None = field(default=None, init=False)
     server: ArgoAPIServer | None = field(default=None, init=False)
@@ -125,7 +156,11 @@ class EmbeddedStack:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         creds = _credentials(self.state_dir)
         self.s3 = SeaweedS3(
-            self.state_dir, access_key=creds["access_key"], secret_key=creds["secret_key"], bucket=self.bucket
+            self.state_dir,
+            access_key=creds["access_key"],
+            secret_key=creds["secret_key"],
+            bucket=self.bucket,
+            identities=_identities(self.state_dir, self.s3_identities),
         )
         try:
             self.s3.start()

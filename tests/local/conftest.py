@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,20 +13,44 @@ import yaml
 from hera.workflows.models import WorkflowCreateRequest, WorkflowTemplateCreateRequest
 from hera.workflows.service import WorkflowsService
 
+from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
 from galaxy_argo.local.stack import EmbeddedStack, StackInfo
 from tests.conftest import SHARED
 
 EXAMPLES = SHARED / "argo" / "examples"
 DONE = ("Succeeded", "Failed", "Error")
+#: Galaxy's object store bucket, and a Secret whose keys may only read and list it.
+STORE_BUCKET = "galaxy-store"
+READER_SECRET = "galaxy-store-reader"
+#: An image that runs this test environment's Python (boto3 included), as the metadata image does.
+VENV_IMAGE = "galaxy-argo-test/venv-python:1"
+
+
+def venv_image_map() -> ImageMap:
+    """`VENV_IMAGE` -> this virtualenv and the interpreter it was made from, bound read-only."""
+    prefix = str(Path(sys.prefix).resolve())
+    mounts = {prefix, str(Path(sys.base_prefix).resolve())}
+    entry = ImageEntry(
+        path_prepend=[f"{prefix}/bin"],
+        extra_mounts=[Mount(Path(m), m, read_only=True) for m in sorted(mounts)],
+        env={"VIRTUAL_ENV": prefix},
+    )
+    return ImageMap({VENV_IMAGE.rsplit(":", 1)[0] + ":*": entry})
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     state = tmp_path_factory.mktemp("embedded-stack")
-    running = EmbeddedStack(state, max_pods=6)
+    running = EmbeddedStack(
+        state,
+        max_pods=6,
+        s3_identities={READER_SECRET: [f"Read:{STORE_BUCKET}", f"List:{STORE_BUCKET}"]},
+        image_map=venv_image_map(),
+    )
     running.start()
     try:
         assert running.s3 is not None and running.engine is not None
+        running.s3.ensure_bucket(STORE_BUCKET)
         # Argo's example ConfigMap names a second repository key; point it at our SeaweedFS.
         running.engine.config.repos.config_maps["artifact-repositories"]["my-key"] = (
             running.s3.artifact_repository()

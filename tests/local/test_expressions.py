@@ -680,8 +680,12 @@ def test_dependencies_to_depends_rejects_non_names(deps: Any) -> None:
 @pytest.mark.parametrize(
     ("expression", "position", "reason"),
     [
-        ("A.Finished", 0, "unknown task result 'Finished'; expected one of Succeeded, Failed, Errored, "
-         "Skipped, Omitted, Daemoned, AnySucceeded, AllFailed"),
+        (
+            "A.Finished",
+            0,
+            "unknown task result 'Finished'; expected one of Succeeded, Failed, Errored, "
+            "Skipped, Omitted, Daemoned, AnySucceeded, AllFailed",
+        ),
         ("  !B.Foo", 3, "unknown task result 'Foo'"),
         ("A &&", 4, "expected a task, found end of expression"),
         ("A || )", 5, "expected a task, found ')'"),
@@ -691,7 +695,7 @@ def test_dependencies_to_depends_rejects_non_names(deps: Any) -> None:
         ("A == B", 2, "unexpected '='; expected a task, task.Result, '&&', '||', '!' or parentheses"),
         ("A.", 1, "unexpected '.'"),
         ("A .Failed", 2, "unexpected '.'"),
-        ("'A'", 0, "unexpected \"'\""),
+        ("'A'", 0, 'unexpected "\'"'),
     ],
 )
 def test_depends_syntax_error_positions(expression: str, position: int, reason: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -21,7 +22,9 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from galaxy_argo.core.errors import GalaxyArgoError
-from galaxy_argo.local.s3 import S3ServerError, SeaweedS3
+from galaxy_argo.local.s3 import S3Identity, S3ServerError, SeaweedS3
+from galaxy_argo.local.stack import EmbeddedStack
+from galaxy_argo.local.stack import _identities as stack_identities
 
 pytestmark = pytest.mark.engine
 
@@ -304,3 +307,42 @@ def test_bad_arguments_are_refused(tmp_path: Path) -> None:
         SeaweedS3(tmp_path, access_key=ACCESS_KEY, secret_key=SECRET_KEY, port=60000)
     with pytest.raises(S3ServerError, match="non-empty"):
         SeaweedS3(tmp_path, access_key="", secret_key=SECRET_KEY)
+
+
+def test_identities_are_checked_before_weed_starts(tmp_path: Path) -> None:
+    with pytest.raises(S3ServerError, match=r"actions \['Delete:b'\]: expected one or more of Read, Write"):
+        S3Identity("reader", ("Delete:b",), "AK", "SK")
+    with pytest.raises(S3ServerError, match="Kubernetes object name"):
+        S3Identity("Reader_1", ("Read",), "AK", "SK")
+    with pytest.raises(S3ServerError, match="Kubernetes object name"):
+        S3Identity("galaxy-argo-s3", ("Read",), "AK", "SK")  # the admin's Secret
+    with pytest.raises(S3ServerError, match="non-empty access_key"):
+        S3Identity("reader", ("Read",), "AK", "")
+    twin = S3Identity("reader", ("Read",), ACCESS_KEY, "SK")
+    with pytest.raises(S3ServerError, match="its own name and access key"):
+        SeaweedS3(tmp_path, access_key=ACCESS_KEY, secret_key=SECRET_KEY, identities=[twin])
+
+
+def test_each_identity_is_a_secret_and_in_weeds_config(stack: EmbeddedStack) -> None:
+    assert stack.s3 is not None and stack.engine is not None
+    [reader] = stack.s3.identities
+    assert reader.actions == ("Read:galaxy-store", "List:galaxy-store")
+    secrets = stack.s3.secrets()
+    assert secrets["galaxy-store-reader"] == {"accesskey": reader.access_key, "secretkey": reader.secret_key}
+    assert stack.engine.repos.secrets == secrets  # what pods resolve secretKeyRef from
+    assert reader.secret_key not in repr(reader)
+    config = stack.s3.data_dir / "s3-identities.json"
+    assert config.stat().st_mode & 0o777 == 0o600
+    names = [(i["name"], i["actions"]) for i in json.loads(config.read_text())["identities"]]
+    assert names == [
+        ("galaxy-argo-s3", ["Read", "Write", "List", "Tagging", "Admin"]),
+        ("galaxy-store-reader", ["Read:galaxy-store", "List:galaxy-store"]),
+    ]
+
+
+def test_identity_keys_are_kept_across_restarts(tmp_path: Path) -> None:
+    first = stack_identities(tmp_path, {"reader": ["Read:b"]})
+    again = stack_identities(tmp_path, {"reader": ["Read:b", "List:b"], "writer": ["Write:b"]})
+    assert again[0].access_key == first[0].access_key and again[0].actions == ("Read:b", "List:b")
+    assert again[1].access_key not in (first[0].access_key, "")
+    assert (tmp_path / "s3-identities.json").stat().st_mode & 0o777 == 0o600

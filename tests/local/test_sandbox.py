@@ -232,6 +232,27 @@ def test_network_is_isolated_unless_asked_for(run: Callable[..., Any]) -> None:
     assert sorted(out.split()) == sorted(host)
 
 
+@pytest.mark.parametrize("memory_limit", [None, 64 * MIB])  # with a limit, a cgroup gate may exec bwrap
+def test_the_environment_stays_off_every_command_line(tmp_path: Path, memory_limit: int | None) -> None:
+    # Env values can be Secrets, and /proc/PID/cmdline is readable by every user of the host.
+    secret = "value-from-a-secret-0123"
+    argv = ["sh", "-c", f'[ "${{#TOKEN}}" = {len(secret)} ] && exec sleep 30']
+    running = start(_spec(tmp_path, argv, env={"TOKEN": secret}, memory_limit_bytes=memory_limit))
+    try:
+        tree = _sandboxed(running, "sleep")  # sh's test passed: the sandbox has the variable
+        lines = []
+        for pid in tree:
+            try:
+                lines.append(Path(f"/proc/{pid}/cmdline").read_bytes())
+            except OSError:
+                continue
+        assert any(b"bwrap\0--args\0" in line for line in lines), lines
+        assert not any(secret.encode() in line for line in lines)
+    finally:
+        running.kill()
+        running.wait(timeout=10)
+
+
 def test_termination_log_becomes_the_message(run: Callable[..., Any], tmp_path: Path) -> None:
     log = tmp_path / "termination" / "main"
     log.parent.mkdir()

@@ -3,8 +3,10 @@
 Argo's server validates a submission against the CRD's schema and answers 400 with the first
 error; the embedded engine does the same, then refuses at once, with the field named, anything in
 the schema it does not run (a ``suspend`` template, a ``git`` artifact, ``synchronization``...)
-rather than accepting a workflow that would fail later or, worse, run differently. The server asks
-`refusal` for both checks; the walk uses the template kinds listed here for its own message.
+rather than accepting a workflow that would fail later or, worse, run differently (an env
+``fieldRef`` or ``configMapKeyRef`` would be empty: the engine has Secrets, no ConfigMaps or
+downward API). The server asks `refusal` for both checks; the walk uses the template kinds listed
+here for its own message.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import re
 from typing import Any
 
 from galaxy_argo.core.argo_schema import SchemaError, validate
+from galaxy_argo.local.container_env import ENV_SOURCES, VALUE_FROM_SOURCES
 
 __all__ = ["SUPPORTED_TEMPLATE_KINDS", "UNSUPPORTED_TEMPLATE_KINDS", "refusal", "unsupported_features"]
 
@@ -63,9 +66,36 @@ def unsupported_features(resource: dict[str, Any]) -> str:
         for j, volume in enumerate(template.get("volumes") or []):
             if not any(k in volume for k in _VOLUME_KINDS):
                 return f"{where}.volumes[{j}]: only emptyDir and persistentVolumeClaim volumes are supported"
-        problem = _unsupported_artifact(where, template)
+        problem = _unsupported_artifact(where, template) or _unsupported_env(where, template)
         if problem:
             return problem
+    return ""
+
+
+def _unsupported_env(where: str, template: dict[str, Any]) -> str:
+    """The first ``env[].valueFrom`` or ``envFrom[]`` source the engine cannot resolve (Secrets only)."""
+    containers = [(kind, template.get(kind)) for kind in ("container", "script")]
+    containers += [
+        (f"containerSet.containers[{i}]", c)
+        for i, c in enumerate((template.get("containerSet") or {}).get("containers") or [])
+    ]
+    for path, container in containers:
+        for j, var in enumerate((container or {}).get("env") or []):
+            kinds = [k for k, v in (var.get("valueFrom") or {}).items() if v is not None]
+            other = [k for k in kinds if k not in VALUE_FROM_SOURCES]
+            if other:
+                supported = ", ".join(f"valueFrom.{kind}" for kind in VALUE_FROM_SOURCES)
+                return (
+                    f"{where}.{path}.env[{j}] ({var.get('name')}): valueFrom.{other[0]} is not supported by "
+                    f"the embedded engine (supported: value, {supported})"
+                )
+        for j, source in enumerate((container or {}).get("envFrom") or []):
+            other = [k for k, v in source.items() if k != "prefix" and v is not None and k not in ENV_SOURCES]
+            if other:
+                return (
+                    f"{where}.{path}.envFrom[{j}]: {other[0]} is not supported by the embedded engine "
+                    f"(supported: {', '.join(ENV_SOURCES)})"
+                )
     return ""
 
 

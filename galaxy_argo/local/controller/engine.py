@@ -61,6 +61,8 @@ class _PodHandle:
     request: PodRequest
     thread: threading.Thread
     started: bool = False
+    #: Why the pod's containers cannot be created yet (``CreateContainerConfigError: ...``).
+    waiting: str = ""
     result: PodResult | None = None
 
 
@@ -311,7 +313,11 @@ class Engine:
                         {},
                     )
                 else:
-                    result = run_pod(request, on_started=lambda: self._pod_started(namespace, workflow, nid))
+                    result = run_pod(
+                        request,
+                        on_started=lambda: self._pod_started(namespace, workflow, nid),
+                        on_waiting=lambda reason: self._pod_waiting(namespace, workflow, nid, reason),
+                    )
             if self._stopping.is_set():
                 return  # the engine stops: the pod is lost, as a controller restart reports it
             handle.result = result
@@ -356,6 +362,13 @@ class Engine:
                 handle.started = True
         self.enqueue(namespace, workflow)
 
+    def _pod_waiting(self, namespace: str, workflow: str, nid: str, reason: str) -> None:
+        with self._pods_lock:
+            handle = self._pods.get(nid)
+            if handle is not None:
+                handle.waiting = reason
+        self.enqueue(namespace, workflow)
+
     def _apply_pod_events(self, walk: Walk) -> None:
         """Record on the walk's nodes what its pods reported since the last walk; lost pods fail."""
         with self._pods_lock:
@@ -368,8 +381,13 @@ class Engine:
                     self._pods.pop(nid, None)
             elif handle.started and node.get("phase") == "Pending":
                 node["phase"] = "Running"
+                if handle.waiting and node.get("message") == handle.waiting:
+                    node.pop("message")  # as Argo clears an unchanged Pending message
                 for child in container_nodes(walk, node, handle.request.template).values():
                     child["phase"] = "Running"
+            elif handle.waiting and node.get("phase") == "Pending":
+                # Argo's getPendingReason: the first waiting container's "REASON: MESSAGE".
+                node["message"] = handle.waiting
         for node in walk.nodes.values():
             if (
                 node.get("type") == "Pod"

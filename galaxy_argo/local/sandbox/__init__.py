@@ -7,8 +7,9 @@ https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#C
 
 The sandbox (https://github.com/containers/bubblewrap) is a ``--tmpfs /`` root with the host's
 top-level system directories bound read-only, fresh ``/dev``, ``/proc`` and ``/tmp``, the container's
-mounts, new PID/IPC/UTS/network namespaces and Docker's default capabilities; the root is remounted
-read-only after the mount points are made, so a write outside ``/tmp`` and the mounts fails.
+mounts, new PID/IPC/UTS namespaces (and a network namespace with only ``lo``, unless the spec
+asks for the host's network) and Docker's default capabilities; the root is remounted read-only
+after the mount points are made, so a write outside ``/tmp`` and the mounts fails.
 
 Memory limits end an over-limit container with exit code 137 and reason ``OOMKilled`` as Kubernetes
 does. `memory_enforcement` picks, once per process, a cgroup v2 or v1 child of our own cgroup (the

@@ -2,12 +2,12 @@
 
 A sandbox (https://github.com/containers/bubblewrap) is a ``--tmpfs /`` root with the host's
 top-level system directories bound read-only, fresh ``/dev``, ``/proc`` and ``/tmp``, the container's
-mounts, new PID/IPC/UTS/network namespaces and Docker's default capabilities; the root is remounted
-read-only after the mount points are made, so a write outside ``/tmp`` and the mounts fails. That is
-what a container runtime gives a Kubernetes container, as far as a job can tell, without images:
-the host's own programs stand in for the image's. Building the argv is pure (it only looks at the
-host's directories), so the rules about mount order and missing parents live here, apart from the
-process handling in `containers`.
+mounts, new PID/IPC/UTS namespaces (a new network namespace too unless ``ContainerSpec.network``)
+and Docker's default capabilities; the root is remounted read-only after the mount points are
+made, so a write outside ``/tmp`` and the mounts fails. That is what a container runtime gives a
+Kubernetes container, as far as a job can tell, without images: the host's own programs stand in
+for the image's. Building the argv is pure (it only looks at the host's directories), so the rules
+about mount order and missing parents live here, apart from the process handling in `containers`.
 """
 
 from __future__ import annotations

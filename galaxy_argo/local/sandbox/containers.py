@@ -8,6 +8,10 @@ https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#C
 This is the one module that starts, signals and reaps sandboxes: one spawner thread forks every
 sandbox (so ``--die-with-parent`` ties it to our process, not to a passing thread), and one
 monitor thread per container checks its memory limit and turns its exit into a result.
+
+bwrap reads its arguments from a memfd (``--args FD``) rather than its command line: they hold
+the container's environment, Secret values included, and ``/proc/PID/cmdline`` is readable by
+every user of the host, while an open file of the process is not.
 """
 
 from __future__ import annotations
@@ -213,6 +217,27 @@ def _open_logs(spec: ContainerSpec) -> tuple[IO[bytes], IO[bytes]]:
         raise SandboxError(f"cannot open the container logs {paths}: {err}") from err
 
 
+def _arguments_file(command: list[str], argv: list[str]) -> tuple[list[str], int]:
+    """``bwrap --args FD -- ARGV...`` and the (inheritable) memfd holding bwrap's options.
+
+    ``command`` is `bwrap_argv`'s, ending in ``--`` and ``argv``; bwrap wants the command itself on
+    its command line, so only the options (the environment among them) move to the memfd.
+    """
+    if command[len(command) - len(argv) - 1 :] != ["--", *argv]:
+        raise SandboxError(f"bwrap's command line does not end in -- and the command {argv!r}")
+    options = command[1 : len(command) - len(argv) - 1]
+    fd = os.memfd_create("bwrap-args", 0)
+    try:
+        data = memoryview(b"".join(os.fsencode(arg) + b"\0" for arg in options))
+        while data:
+            data = data[os.write(fd, data) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except OSError:
+        os.close(fd)
+        raise
+    return [command[0], "--args", str(fd), "--", *argv], fd
+
+
 def start(
     spec: ContainerSpec,
     image_map: ImageMap | None = None,
@@ -241,13 +266,21 @@ def start(
             spec.termination_log.write_bytes(b"")  # a fresh file per container, as Kubernetes gives
         except OSError as err:
             raise SandboxError(f"cannot create the termination log {spec.termination_log}: {err}") from err
-    command = bwrap_argv(spec, entry, argv, env)
-    limit = limit_for(spec, enforcement)
+    try:
+        command, args_fd = _arguments_file(bwrap_argv(spec, entry, argv, env), argv)
+    except OSError as err:
+        raise SandboxError(f"cannot hand bwrap its arguments: {err}") from err
+    try:
+        limit = limit_for(spec, enforcement)
+    except BaseException:
+        os.close(args_fd)
+        raise
     if limit.gated:  # wait on stdin until the pid is in its cgroup, so nothing runs unlimited
         command = ["/bin/sh", "-c", 'read -r _ && exec "$@" </dev/null', "galaxy-argo-gate", *command]
     try:
         stdout, stderr = _open_logs(spec)
     except SandboxError:
+        os.close(args_fd)
         limit.close()
         raise
     started = datetime.now(UTC)
@@ -259,11 +292,13 @@ def start(
             stderr=stderr,
             start_new_session=True,
             close_fds=True,
+            pass_fds=(args_fd,),
         )
     except OSError as err:
         limit.close()
         raise SandboxError(f"cannot start {command[0]}: {err}") from err
     finally:
+        os.close(args_fd)  # the child has its own copy
         stdout.close()
         if stderr is not stdout:
             stderr.close()

@@ -71,7 +71,8 @@ class ContainerSpec:
     image: str = ""
     #: Host file bound writable at /dev/termination-log, like Kubernetes' terminationMessagePath.
     termination_log: Path | None = None
-    #: Keep the host's network. Pods never need it (the engine moves artifacts), so off by default.
+    #: Keep the host's network namespace. Off by default, so a bare sandbox reaches nothing; the
+    #: engine's pods ask for it, as Kubernetes' ``hostNetwork: true`` pods share the node's.
     network: bool = False
     #: The template gave ``args`` but no ``command``: prepend the image entrypoint to ``argv``.
     use_entrypoint: bool = False

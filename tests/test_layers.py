@@ -25,22 +25,61 @@ PACKAGE = ROOT / "galaxy_argo"
 #: Every module of the package, by layer. A new module is added here, in its layer, on purpose.
 LAYERS: dict[str, set[str]] = {
     "core": {
-        "__init__", "_hera", "argo_schema", "compile", "errors", "fields", "metrics", "naming",
-        "outcome", "settings", "spec", "stage_scripts", "templates", "yamlio",
+        "__init__",
+        "_hera",
+        "argo_schema",
+        "compile",
+        "errors",
+        "fields",
+        "metrics",
+        "naming",
+        "outcome",
+        "settings",
+        "spec",
+        "stage_scripts",
+        "templates",
+        "yamlio",
     },
     "clients": {"__init__", "argo", "connections", "kube", "progress", "staging"},
     "galaxy": {"__init__", "compute_env", "metadata", "object_store", "plan", "runner"},
-    "dev": {"__init__", "demo", "environment", "galaxy_api", "galaxy_server"},
+    "dev": {"__init__", "counting_proxy", "demo", "environment", "galaxy_api", "galaxy_server"},
     "local": {
-        "__init__", "artifacts", "container_env", "kube_api", "pods", "process", "run", "s3",
-        "selectors", "server", "stack", "store",
-        "controller", "controller.admission", "controller.engine", "controller.nodes",
-        "controller.pod_nodes", "controller.reconcile", "controller.retries", "controller.scope",
+        "__init__",
+        "artifacts",
+        "container_env",
+        "kube_api",
+        "pods",
+        "process",
+        "run",
+        "s3",
+        "selectors",
+        "server",
+        "stack",
+        "store",
+        "controller",
+        "controller.admission",
+        "controller.engine",
+        "controller.nodes",
+        "controller.pod_nodes",
+        "controller.reconcile",
+        "controller.retries",
+        "controller.scope",
         "controller.steps_and_dags",
-        "expressions", "expressions.depends", "expressions.errors", "expressions.evaluation",
-        "expressions.syntax", "expressions.tags", "expressions.values",
-        "sandbox", "sandbox.argosay", "sandbox.bwrap", "sandbox.containers", "sandbox.images",
-        "sandbox.memory", "sandbox.model", "sandbox.processes",
+        "expressions",
+        "expressions.depends",
+        "expressions.errors",
+        "expressions.evaluation",
+        "expressions.syntax",
+        "expressions.tags",
+        "expressions.values",
+        "sandbox",
+        "sandbox.argosay",
+        "sandbox.bwrap",
+        "sandbox.containers",
+        "sandbox.images",
+        "sandbox.memory",
+        "sandbox.model",
+        "sandbox.processes",
     },
     "cli": {"__init__", "__main__", "doctor", "main"},
 }
@@ -58,13 +97,27 @@ MAY_IMPORT: dict[str, set[str]] = {
 
 #: The core's job model: the engine runs any workflow and never reaches these.
 JOB_MODEL = {
-    "core.spec", "core.settings", "core.compile", "core.templates", "core.stage_scripts", "core.outcome",
+    "core.spec",
+    "core.settings",
+    "core.compile",
+    "core.templates",
+    "core.stage_scripts",
+    "core.outcome",
 }
 
 #: Libraries that do network or process I/O; the core imports none of them, even indirectly.
 IO_LIBRARIES = {
-    "boto3", "botocore", "s3transfer", "requests", "urllib3", "kubernetes", "socket", "http",
-    "subprocess", "galaxy", "sqlalchemy",
+    "boto3",
+    "botocore",
+    "s3transfer",
+    "requests",
+    "urllib3",
+    "kubernetes",
+    "socket",
+    "http",
+    "subprocess",
+    "galaxy",
+    "sqlalchemy",
 }
 
 
@@ -236,8 +289,10 @@ def layout_table() -> str:
             path = PACKAGE / layer / f"{name.replace('.', '/')}.py"
             if not path.exists():
                 path = PACKAGE / layer / name.replace(".", "/") / "__init__.py"
-            rows.append(f"| `{name.replace('.', '/')}{'.py' if path.name != '__init__.py' else '/'}` "
-                        f"| {_module_summary(path)} |")
+            rows.append(
+                f"| `{name.replace('.', '/')}{'.py' if path.name != '__init__.py' else '/'}` "
+                f"| {_module_summary(path)} |"
+            )
     return "\n".join(row.replace("\\|", "|") for row in rows)
 
 

@@ -201,8 +201,11 @@ def _cmd_dev_up(args: argparse.Namespace) -> int:
         print(f"Argo API:    {info.argo_server_url}  namespace {info.namespace}")
         print(f"credentials: {info.state_dir}/server.json")
         print(f"S3:          {info.s3_endpoint_url}  bucket {info.bucket}")
-        if object_store is ObjectStoreKind.S3:
+        if object_store is not ObjectStoreKind.DISK:
             print(f"datasets:    Galaxy's boto3 object store, bucket {GALAXY_STORE_BUCKET} on the same S3")
+            print("             jobs read and write it in place (object_store: direct); argo_staged stages")
+        if object_store is ObjectStoreKind.MIXED:
+            print("             a distributed store: backend s3 (default) and disk (a history may prefer it)")
         print(f"Galaxy log:  {galaxy.log_path}")
         print(f"pod logs:    {info.state_dir}/pods/")
         print(f"tools:       {', '.join(str(d) for d in tool_dirs)} (all run on the Argo destination)")
@@ -348,9 +351,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--work-dir", default=".galaxy-argo/dev", help="Galaxy's and the stack's state")
     p.add_argument(
         "--object-store",
-        choices=["disk", "s3"],  # dev.environment.ObjectStoreKind, not imported until dev up runs
+        choices=["disk", "s3", "mixed"],  # dev.environment.ObjectStoreKind, not imported until dev up runs
         default="disk",
-        help="where Galaxy keeps datasets: its data directory, or its boto3 object store on the stack's S3",
+        help="where Galaxy keeps datasets: its data directory, its boto3 object store on the stack's S3, "
+        "or a distributed store of both",
     )
     p.set_defaults(func=_cmd_dev_up)
 

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.sax.saxutils import quoteattr
 
 from galaxy_argo.clients.connections import resolve_embedded, s3_client
 from galaxy_argo.clients.staging import Stager
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.core.settings import ArgoSettings
+from galaxy_argo.dev.counting_proxy import CountingProxy
 from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from galaxy_argo.dev.galaxy_server import DEMO_TOOLS, GalaxyServer, tool_files
 from galaxy_argo.local.sandbox import ImageEntry, ImageMap, Mount
@@ -67,15 +69,44 @@ class ObjectStoreKind(StrEnum):
     #: Galaxy's ``boto3`` object store (``store_by: uuid``) in its own bucket on the stack's SeaweedFS,
     #: as production Galaxy servers keep datasets in S3.
     S3 = "s3"
+    #: Galaxy's ``distributed`` store: that S3 store as backend ``s3``, where new datasets go, and
+    #: a disk backend ``disk`` a history can choose (``preferred_object_store_id``).
+    MIXED = "mixed"
 
 
-def galaxy_s3_object_store(info: StackInfo, cache_dir: Path) -> tuple[dict[str, Any], dict[str, str]]:
+def galaxy_mixed_object_store(config: dict[str, Any], files_dir: Path) -> dict[str, Any]:
+    """`galaxy_s3_object_store`'s ``config`` as backend ``s3`` of a distributed store, beside ``disk``.
+
+    The disk backend has weight 0: Galaxy never picks it at random, only for a history that
+    prefers it, so which store a dataset lands in is up to the caller.
+    """
+    s3 = config["object_store_config"]
+    backends = [
+        {"id": "s3", "name": "S3", "weight": 1, "allow_selection": True, **s3},
+        {
+            "id": "disk",
+            "name": "Disk",
+            "type": "disk",
+            "weight": 0,
+            "allow_selection": True,
+            "store_by": "uuid",
+            "files_dir": str(files_dir),
+        },
+    ]
+    return {**config, "object_store_config": {"type": "distributed", "backends": backends}}
+
+
+def galaxy_s3_object_store(
+    info: StackInfo, cache_dir: Path, endpoint: str = "", cache_gb: float = 1
+) -> tuple[dict[str, Any], dict[str, str]]:
     """``galaxy.yml`` keys for a ``boto3`` object store on the stack's S3, and the Galaxy process's env.
 
     The keys reach Galaxy through the environment (``auth: {}`` leaves boto3 its credential chain),
     not the config: with ``metadata_strategy: extended`` Galaxy serializes its object store config
     into each job's ``metadata/object_store_conf.json``, so keys written in the config would travel
-    with the job directory.
+    with the job directory. ``endpoint``: the URL Galaxy reaches the store at (empty: the stack's
+    S3), e.g. a `CountingProxy` in front of it; ``cache_gb``: the size of Galaxy's cache, in GB
+    (Galaxy refuses to pull a dataset larger than 90% of it; 0 or less: unbounded).
     """
     config = {
         "object_store_store_by": "uuid",
@@ -84,8 +115,8 @@ def galaxy_s3_object_store(info: StackInfo, cache_dir: Path) -> tuple[dict[str, 
             "store_by": "uuid",
             "auth": {},
             "bucket": {"name": GALAXY_STORE_BUCKET},
-            "connection": {"endpoint_url": info.s3_endpoint_url, "region": "us-east-1"},
-            "cache": {"path": str(cache_dir), "size": 1, "cache_updated_data": True},
+            "connection": {"endpoint_url": endpoint or info.s3_endpoint_url, "region": "us-east-1"},
+            "cache": {"path": str(cache_dir), "size": cache_gb, "cache_updated_data": True},
         },
     }
     env = {"AWS_ACCESS_KEY_ID": info.s3_access_key_id, "AWS_SECRET_ACCESS_KEY": info.s3_secret_access_key}
@@ -204,7 +235,17 @@ class DevEnvironment:
     tool_environments: dict[str, str] = field(default_factory=dict)
     #: Where Galaxy keeps its datasets (``dev up --object-store``).
     object_store: ObjectStoreKind = ObjectStoreKind.DISK
+    #: Extra S3 identities of the stack, each a Secret pods can name (`EmbeddedStack.s3_identities`).
+    s3_identities: dict[str, list[str]] = field(default_factory=dict)
+    #: Count what the Galaxy host moves over S3: its object store and the runner's artifact
+    #: transfers (``s3_endpoint_url``) go through a `CountingProxy` (`host_s3`), while the pods and
+    #: the engine reach S3 directly (``object_store_endpoint``). Set ``extra_params`` win.
+    host_s3_proxy: bool = False
+    #: Size of Galaxy's object store cache in GB with ``object_store=S3`` (0 or less: unbounded).
+    object_store_cache_gb: float = 1
     stack: EmbeddedStack | None = field(default=None, init=False)
+    #: With ``host_s3_proxy``: the proxy between the Galaxy host and S3, its counters.
+    host_s3: CountingProxy | None = field(default=None, init=False)
     galaxy: GalaxyServer | None = field(default=None, init=False)
     api: GalaxyAPI | None = field(default=None, init=False)
     api_key: str = field(default="", init=False)
@@ -219,26 +260,45 @@ class DevEnvironment:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.stack = EmbeddedStack(
-                self.state_dir, max_pods=self.max_pods, image_map=metadata_image_map()
+                self.state_dir,
+                max_pods=self.max_pods,
+                image_map=metadata_image_map(),
+                s3_identities=self.s3_identities,
             ).start()
             self._push_demo_reference()
             ids = tool_ids(self.tool_dirs)
             extra_config: dict[str, Any] = {}
             env: dict[str, str] = {}
             object_store_params: dict[str, Any] = {}
-            if self.object_store is ObjectStoreKind.S3:
+            extra_params = dict(self.extra_params)
+            galaxy_s3_endpoint = ""
+            if self.host_s3_proxy:
+                galaxy_s3_endpoint = self._start_host_s3_proxy()
+                direct = self.stack.info().s3_endpoint_url
+                extra_params = {
+                    "s3_endpoint_url": galaxy_s3_endpoint,
+                    "object_store_endpoint": direct,
+                    **extra_params,
+                }
+            if self.object_store in (ObjectStoreKind.S3, ObjectStoreKind.MIXED):
                 if self.stack.s3 is None:
                     raise GalaxyArgoError("the embedded stack started without its S3 server")
                 self.stack.s3.ensure_bucket(GALAXY_STORE_BUCKET)  # there already after a restart
                 cache = self.work_dir / "galaxy" / "object_store_cache"
-                extra_config, env = galaxy_s3_object_store(self.stack.info(), cache)
+                extra_config, env = galaxy_s3_object_store(
+                    self.stack.info(), cache, galaxy_s3_endpoint, self.object_store_cache_gb
+                )
                 object_store_params = direct_params()
+                if self.object_store is ObjectStoreKind.MIXED:
+                    extra_config = galaxy_mixed_object_store(
+                        extra_config, self.work_dir / "galaxy" / "disk_store"
+                    )
             self.galaxy = GalaxyServer(
                 work_dir=self.work_dir / "galaxy",
                 job_config=dev_job_config(
                     self.state_dir,
                     ids,
-                    self.extra_params,
+                    extra_params,
                     self.extra_environments,
                     self.tool_environments,
                     object_store_params,
@@ -266,6 +326,16 @@ class DevEnvironment:
             raise GalaxyArgoError("the dev environment is not running: start() it first")
         return self.stack, self.galaxy, self.api
 
+    def _start_host_s3_proxy(self) -> str:
+        """Start `host_s3` in front of the stack's S3; its endpoint URL."""
+        if self.stack is None:
+            raise GalaxyArgoError("the embedded stack is not running: start() the dev environment")
+        direct = urlsplit(self.stack.info().s3_endpoint_url)
+        if direct.hostname is None or direct.port is None:
+            raise GalaxyArgoError(f"the stack's S3 endpoint {direct.geturl()} names no host and port")
+        self.host_s3 = CountingProxy((direct.hostname, direct.port)).start()
+        return self.host_s3.url
+
     def _stack_settings(self) -> ArgoSettings:
         """The default destination on this stack: its endpoints, keys and bucket."""
         return resolve_embedded(ArgoSettings(embedded_state_dir=str(self.state_dir)))
@@ -284,6 +354,9 @@ class DevEnvironment:
         if self.stack is not None:
             self.stack.stop()
             self.stack = None
+        if self.host_s3 is not None:
+            self.host_s3.stop()
+            self.host_s3 = None
 
     def __enter__(self) -> DevEnvironment:
         return self.start()

@@ -158,6 +158,11 @@ class GalaxyAPI:
         """Create a history; return its id."""
         return str(self.post("/api/histories", {"name": name})["id"])
 
+    def prefer_object_store(self, history_id: str, object_store_id: str) -> None:
+        """New datasets of the history go to backend ``object_store_id`` of a distributed store."""
+        payload = {"preferred_object_store_id": object_store_id}
+        self.request("PUT", f"/api/histories/{history_id}", json=payload)
+
     def history_contents(self, history_id: str) -> list[dict[str, Any]]:
         """Every dataset and collection in the history, oldest first."""
         result: list[dict[str, Any]] = self.get(f"/api/histories/{history_id}/contents")

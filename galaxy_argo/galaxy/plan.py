@@ -203,6 +203,11 @@ def _in_place_inputs(dataset: Any, pod: str, backend: Any, direct: DirectStore) 
     return found
 
 
+def _name(dataset: Any) -> str:
+    """How the job's log names an input: Galaxy's dataset id and its uuid."""
+    return f"{dataset.dataset.id} ({dataset.dataset.uuid})"
+
+
 def _job_inputs(
     job_wrapper: Any, ce: ArgoComputeEnvironment, direct: DirectStore | None = None
 ) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str]], list[_InPlaceInput]]:
@@ -225,9 +230,9 @@ def _job_inputs(
                 if pod not in seen:
                     seen.add(pod)
                     in_place += _in_place_inputs(dataset, pod, backend, direct)
-                    direct.notes.append(f"input dataset {dataset.dataset.id} is read in place")
+                    direct.notes.append(f"input dataset {_name(dataset)} is read in place")
                 continue
-            direct.notes.append(f"input dataset {dataset.dataset.id} is staged: {reason}")
+            direct.notes.append(f"input dataset {_name(dataset)} is staged: {reason}")
         local = dataset.get_file_name()
         if local not in seen:
             seen.add(local)

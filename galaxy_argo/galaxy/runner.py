@@ -325,9 +325,8 @@ class ArgoJobRunner(AsynchronousJobRunner):
         settings = ajs.settings
         job = job_wrapper.get_job()
         direct = direct_store(job_wrapper, settings, self.app)
-        metadata_command = metadata_command_for_pod(
-            job_wrapper, settings, self._work_dir_outputs(job_wrapper)
-        )
+        work_dir_outputs = self._work_dir_outputs(job_wrapper)
+        metadata_command = metadata_command_for_pod(job_wrapper, settings, work_dir_outputs)
         script = self.get_job_file(
             job_wrapper,
             working_directory=POD_JOB,
@@ -356,7 +355,7 @@ class ArgoJobRunner(AsynchronousJobRunner):
             metadata_command=metadata_command,
             job_url=job_url,
             direct=direct,
-            work_dir_outputs=self._work_dir_outputs(job_wrapper) if direct is not None else None,
+            work_dir_outputs=work_dir_outputs,
         )
         for note in direct.notes if direct is not None else ():
             log.info("(%s) %s", job_wrapper.get_id_tag(), note)

@@ -43,6 +43,7 @@ from galaxy_argo.galaxy.object_store import (
     dataset_object,
     extra_files_prefix,
     metadata_file_object,
+    object_size,
     refusal,
 )
 
@@ -179,8 +180,15 @@ class _InPlaceInput:
     sha256: str | None = None
 
 
-def _in_place_inputs(dataset: Any, pod: str, backend: Any, direct: DirectStore) -> list[_InPlaceInput]:
-    """Galaxy's own objects of one input (an HDA): no request but one LIST for its extra files."""
+def _in_place_inputs(
+    dataset: Any, pod: str, backend: Any, direct: DirectStore
+) -> tuple[list[_InPlaceInput], list[Any]]:
+    """Galaxy's own objects of one input (an HDA), and the metadata files to stage instead.
+
+    One LIST for its extra files and one HEAD per metadata file: Galaxy may keep a metadata file
+    it made on the host (an upload's BAM index) only in its cache, leaving the object empty. Such
+    a file is staged from the host, which reads it anyway for the command template.
+    """
     inner = dataset.dataset
     size = inner.file_size if inner.file_size is not None else inner.get_size()
     found = [
@@ -192,15 +200,35 @@ def _in_place_inputs(dataset: Any, pod: str, backend: Any, direct: DirectStore) 
             known_sha256(inner),
         )
     ]
+    staged: list[Any] = []
     for value in dataset.metadata.values():
         if isinstance(value, MetadataFile) and value.uuid is not None:
             place = metadata_file_object(backend, value, direct.endpoint)
+            size = object_size(backend, place.key)
+            if not size:
+                where = f"s3://{place.bucket}/{place.key}"
+                direct.notes.append(f"a metadata file of input {_name(dataset)} is staged: {where} is empty")
+                staged.append(value)
+                continue
             meta_pod = posixpath.join(POD_INPUTS, "metadata", posixpath.basename(place.key))
-            found.append(_InPlaceInput(place, meta_pod, StagedKind.PREFIX))
+            found.append(_InPlaceInput(place, meta_pod, StagedKind.DATASET, size))
     extra = extra_files_prefix(backend, inner, direct.endpoint)
     if extra is not None:
         found.append(_InPlaceInput(extra, dataset_path_to_extra_path(pod), StagedKind.PREFIX))
-    return found
+    return found, staged
+
+
+def _metadata_files(metadata_files: list[Any], seen: set[str]) -> list[tuple[str, str, str | None]]:
+    """Input metadata files staged from the host: (host path, pod path, None), each once."""
+    files: list[tuple[str, str, str | None]] = []
+    for value in metadata_files:
+        meta_local = value.get_file_name()
+        if meta_local and meta_local not in seen and os.path.exists(meta_local):
+            seen.add(meta_local)
+            files.append(
+                (meta_local, posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local)), None)
+            )
+    return files
 
 
 def _name(dataset: Any) -> str:
@@ -229,7 +257,9 @@ def _job_inputs(
             if reason is None:
                 if pod not in seen:
                     seen.add(pod)
-                    in_place += _in_place_inputs(dataset, pod, backend, direct)
+                    objects, metadata_files = _in_place_inputs(dataset, pod, backend, direct)
+                    in_place += objects
+                    files += _metadata_files(metadata_files, seen)
                     direct.notes.append(f"input dataset {_name(dataset)} is read in place")
                 continue
             direct.notes.append(f"input dataset {_name(dataset)} is staged: {reason}")
@@ -237,13 +267,9 @@ def _job_inputs(
         if local not in seen:
             seen.add(local)
             files.append((local, pod, known_sha256(dataset.dataset)))
-        for value in dataset.metadata.values():
-            if isinstance(value, MetadataFile):
-                meta_local = value.get_file_name()
-                if meta_local and meta_local not in seen and os.path.exists(meta_local):
-                    seen.add(meta_local)
-                    meta_pod = posixpath.join(POD_INPUTS, "metadata", os.path.basename(meta_local))
-                    files.append((meta_local, meta_pod, None))
+        files += _metadata_files(
+            [value for value in dataset.metadata.values() if isinstance(value, MetadataFile)], seen
+        )
         inner = dataset.dataset
         if inner is not None and inner.extra_files_path_exists():
             directories.append((inner.extra_files_path, dataset_path_to_extra_path(pod)))

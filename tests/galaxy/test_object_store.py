@@ -31,7 +31,8 @@ from galaxy_argo.dev.environment import DEMO_TOOLS, GALAXY_STORE_BUCKET, DevEnvi
 from galaxy_argo.dev.galaxy_api import GalaxyAPI
 from tests.galaxy_env import output_ids, run_and_wait, wait_for_galaxy
 
-pytestmark = pytest.mark.galaxy
+#: The `ran` fixture runs every job of the module at once, in the first test's setup.
+pytestmark = [pytest.mark.galaxy, pytest.mark.timeout(900)]
 
 #: A pod identity that may read Galaxy's bucket but not write it.
 READER_SECRET = "galaxy-store-reader"
@@ -47,10 +48,42 @@ cat '$report.extra_files_path/data.txt' '$report.extra_files_path/sub/nested.txt
 """
 
 
+#: Reads an input's metadata file (its BAM index) and writes a BAM, whose index the pod makes.
+BAM_TOOL = """<tool id="argo_bam_copy" name="Copy a BAM" version="0.1.0" profile="22.05">
+    <requirements><container type="docker">debian:bookworm-slim</container></requirements>
+    <command><![CDATA[
+cp '$input' '$output' && wc -c < '${input.metadata.bam_index}' > '$index_bytes'
+    ]]></command>
+    <inputs><param name="input" type="data" format="bam"/></inputs>
+    <outputs>
+        <data name="output" format="bam"/>
+        <data name="index_bytes" format="txt"/>
+    </outputs>
+</tool>
+"""
+
+
+def write_bam(path: Path) -> Path:
+    """A small coordinate-sorted BAM: Galaxy indexes it when it sets its metadata (``bam_index``)."""
+    import pysam  # Galaxy's own dependency, in the same environment
+
+    header = {"HD": {"VN": "1.6", "SO": "coordinate"}, "SQ": [{"LN": 1000, "SN": "chr1"}]}
+    with pysam.AlignmentFile(str(path), "wb", header=header) as out:
+        for i in range(20):
+            read = pysam.AlignedSegment()
+            read.query_name, read.flag, read.reference_id = f"read{i}", 0, 0
+            read.reference_start, read.mapping_quality, read.cigartuples = 10 * i, 30, [(0, 10)]
+            read.query_sequence = "ACGTACGTAC"
+            read.query_qualities = pysam.qualitystring_to_array("IIIIIIIIII")
+            out.write(read)
+    return path
+
+
 @pytest.fixture(scope="module")
 def s3_dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevEnvironment]:
     tools = tmp_path_factory.mktemp("tools-s3")
     (tools / "argo_composite_read.xml").write_text(COMPOSITE_READ_TOOL)
+    (tools / "argo_bam_copy.xml").write_text(BAM_TOOL)
     copy = (DEMO_TOOLS / "argo_copy.xml").read_text()
     (tools / "argo_copy_staged.xml").write_text(copy.replace('id="argo_copy"', 'id="argo_copy_staged"', 1))
     with DevEnvironment(
@@ -147,6 +180,9 @@ def ran(s3_dev: DevEnvironment, api: GalaxyAPI, store: Any) -> Ran:
     texts = {"plain": "hello\nstore\n", "a": "a\nb\n", "c": "c\n", "chain": "chain\n", "staged": "staged\n"}
     texts.update({"corrupt": "twelve bytes", "gone": "gone\n"})
     inputs = {name: upload(api, history, text, s3_dev) for name, text in texts.items()}
+    bam = api.upload_file(history, write_bam(s3_dev.work_dir / "reads.bam"), file_type="bam")
+    api.wait_for_dataset(history, bam, timeout=120)
+    inputs["bam"] = (bam, api.dataset(bam)["uuid"])
     on_disk = api.create_history("on the disk backend")
     api.prefer_object_store(on_disk, "disk")
     inputs["disk"] = upload(api, on_disk, "on disk\n", s3_dev)
@@ -166,6 +202,7 @@ def ran(s3_dev: DevEnvironment, api: GalaxyAPI, store: Any) -> Ran:
         "gone": ("argo_upper", {"input": ids["gone"]}),
         "read-only": ("argo_script", {"input": ids["a"]}),
         "stopped": ("argo_sleep", {"seconds": 300}),
+        "bam": ("argo_bam_copy", {"input": ids["bam"]}),
     }
     jobs = run_all(api, history, first_wave, stop="stopped")
     second_wave = {
@@ -273,6 +310,27 @@ def test_the_next_job_reads_the_previous_output_in_place(
     assert api.dataset_content(ran.output("chain-2", "output")) == b"CHAIN\n"
     cached = host_cache(s3_dev, api.dataset(first)["uuid"])
     assert not cached.exists() or cached.stat().st_size == 0, "the host read the first job's output"
+
+
+def test_metadata_files_of_inputs_and_outputs(
+    s3_dev: DevEnvironment, api: GalaxyAPI, store: Any, ran: Ran
+) -> None:
+    """A BAM input's index, and the index the pod makes for its BAM output.
+
+    Galaxy, setting an upload's metadata on the host, leaves the index's object in its store empty
+    and its bytes in its cache only: that index is staged from the host, and the log says so. The
+    output's index, made by set_metadata in the pod, reaches the store with its bytes.
+    """
+    reply, _ = ran.ok("bam")
+    assert int(api.dataset_content(output_ids(reply)["index_bytes"]).strip()) > 0
+    log, uuid = handler_log(s3_dev), ran.inputs["bam"][1]
+    assert f"({uuid}) is read in place" in log  # the BAM itself
+    assert f"({uuid}) is staged: s3://{GALAXY_STORE_BUCKET}/_metadata_files/" in log  # its empty index object
+    output = output_ids(reply)["output"]
+    index = api.request("GET", f"/api/datasets/{output}/metadata_file", params={"metadata_file": "bam_index"})
+    assert index.content[:4] == b"BAI\x01", "the output's BAM index is not Galaxy's bam_index"
+    listed = store.list_objects_v2(Bucket=GALAXY_STORE_BUCKET, Prefix="_metadata_files/").get("Contents", [])
+    assert any(o["Size"] == len(index.content) for o in listed), "the index the pod made is not in the store"
 
 
 def test_a_staged_destination_still_works_with_the_same_store(api: GalaxyAPI, ran: Ran) -> None:

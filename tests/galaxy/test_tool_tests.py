@@ -14,7 +14,8 @@ from galaxy_argo.clients.argo import ArgoClient
 from galaxy_argo.core.naming import LABEL_PREFIX, label_value
 from galaxy_argo.dev.environment import DEMO_TOOLS, DevEnvironment, tool_ids
 
-pytestmark = pytest.mark.galaxy
+#: One test runs every demo tool's tests through Galaxy (four at a time): longer than the default limit.
+pytestmark = [pytest.mark.galaxy, pytest.mark.timeout(900)]
 
 
 def run_tool_tests(dev: DevEnvironment, tool_id: str, out_dir: Path) -> tuple[str, int, str]:

@@ -21,6 +21,7 @@ from typing import Any
 
 from galaxy_argo.core.errors import GalaxyArgoError
 from galaxy_argo.core.spec import POD_ROOT
+from galaxy_argo.galaxy.compute_env import POD_JOB
 
 __all__ = [
     "POD_STORE_CACHE",
@@ -42,7 +43,11 @@ POD_STORE_CACHE = f"{POD_ROOT}/object-store-cache"
 _DIRECT_TYPES = frozenset({"boto3"})
 #: Keys that hold credentials in a serialized object store config; the pod's copy has none.
 _SECRET_KEYS = frozenset({"access_key", "secret_key", "session_token", "password", "token"})
-_POD_JOB = f"{POD_ROOT}/job"
+#: Galaxy's extra directories (job working dirs, temp files) as pod paths, for every store.
+_POD_EXTRA_DIRS = (
+    {"type": "job_work", "path": f"{POD_ROOT}/jobs"},
+    {"type": "temp", "path": f"{POD_JOB}/tmp"},
+)
 
 
 class StoreError(GalaxyArgoError):
@@ -152,10 +157,7 @@ def _rewrite_store(store: dict[str, Any], endpoint: str) -> None:
             store.setdefault("connection", {})["endpoint_url"] = endpoint
         cache = store.get("cache") or {}
         store["cache"] = {"path": POD_STORE_CACHE, "size": cache.get("size", -1), "cache_updated_data": False}
-        store["extra_dirs"] = [
-            {"type": "job_work", "path": f"{POD_ROOT}/jobs"},
-            {"type": "temp", "path": f"{_POD_JOB}/tmp"},
-        ]
+        store["extra_dirs"] = [dict(d) for d in _POD_EXTRA_DIRS]
         return
     backends = store.get("backends")
     if isinstance(backends, list):
@@ -166,10 +168,7 @@ def _rewrite_store(store: dict[str, Any], endpoint: str) -> None:
             _rewrite_store(backend, endpoint)
         store["backends"] = kept
     if "extra_dirs" in store:
-        store["extra_dirs"] = [
-            {"type": "job_work", "path": f"{POD_ROOT}/jobs"},
-            {"type": "temp", "path": f"{_POD_JOB}/tmp"},
-        ]
+        store["extra_dirs"] = [dict(d) for d in _POD_EXTRA_DIRS]
     for key in ("files_dir", "path"):
         if isinstance(store.get(key), str):
             store[key] = f"{POD_ROOT}/files"
@@ -180,7 +179,7 @@ def _pod_app_config(config: dict[str, Any]) -> dict[str, Any]:
     pod_paths = {
         "file_path": f"{POD_ROOT}/files",
         "jobs_directory": f"{POD_ROOT}/jobs",
-        "new_file_path": f"{_POD_JOB}/tmp",
+        "new_file_path": f"{POD_JOB}/tmp",
         "object_store_cache_path": POD_STORE_CACHE,
     }
     return {key: pod_paths.get(key, value) for key, value in config.items()}
